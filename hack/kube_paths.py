@@ -1,0 +1,34 @@
+"""Where hack/build-kube.sh caches the pinned binaries (without building anything)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_HACK = Path(__file__).resolve().parent
+
+
+def pinned_versions() -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in (_HACK / "versions.env").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def cache_root() -> Path:
+    explicit = os.environ.get("MOSB_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mosb-controller"
+
+
+def cached_bin_dir() -> Path:
+    return cache_root() / f"kube-{pinned_versions()['KUBE_VERSION']}" / "bin"
+
+
+def missing_binaries() -> list[str]:
+    names = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+    return [name for name in names if not (cached_bin_dir() / name).exists()]

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh machine (Debian 12, root or sudo):
+# system packages, a virtualenv with the package and its dev tools, and the pinned
+# Kubernetes control-plane binaries + kwok (cached under ~/.cache/mosb-controller).
+# Idempotent: a second run only checks.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+log() { echo "setup: $*" >&2; }
+
+apt_packages=(etcd-server buildah skopeo docker-registry apache2-utils golang-go)
+missing=()
+for p in "${apt_packages[@]}"; do
+  [ "$p" = golang-go ] && command -v go >/dev/null && continue
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's etcd-server package starts a system etcd on 2379; we run our own on other ports.
+
+venv="$root/.venv"
+stamp="$venv/.installed-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  log "creating virtualenv and installing the package (editable) with dev tools"
+  python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -e "$root[dev]"
+  rm -f "$venv"/.installed-*; touch "$stamp"
+fi
+
+"$root/hack/build-kube.sh" >/dev/null
+log "ready"

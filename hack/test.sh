@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: sets up (idempotent) and runs lint, types and every test suite.
+# Extra arguments go to pytest, e.g. `hack/test.sh tests/unit -x`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+hack/setup.sh
+export PATH="$root/.venv/bin:$PATH"
+echo "== ruff"; ruff check .; ruff format --check .
+echo "== mypy"; mypy
+echo "== pytest"; pytest "$@"

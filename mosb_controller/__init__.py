@@ -1,0 +1,1 @@
+"""mosb-controller: multi-architecture on-cluster layering."""

@@ -1,0 +1,3 @@
+from mosb_controller.cli import main
+
+raise SystemExit(main())
