@@ -285,8 +285,12 @@ class ControlPlane:
         return policy
 
     def _write_kubeconfig(self) -> None:
-        self.kubeconfig.write_text(kubeconfig_text(self.url, self.ca_file, "admin", self.token))
-        self.kubeconfig.chmod(0o600)
+        for path, user, token in (
+            (self.kubeconfig, "admin", self.token),
+            (self.controller_kubeconfig, "mosb-controller", self.controller_token),
+        ):
+            path.write_text(kubeconfig_text(self.url, self.ca_file, user, token))
+            path.chmod(0o600)
 
     def _start_cluster_components(self) -> None:
         sa_key = self.workdir / "certs" / "sa.key"

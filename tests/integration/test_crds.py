@@ -13,7 +13,7 @@ import copy
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes.client import ApiClient, ApiException, CustomObjectsApi
@@ -76,21 +76,21 @@ class Kube:
         return self.get(plural, name)
 
     def get(self, plural: str, name: str) -> Obj:
-        result: Obj = self.api.get_cluster_custom_object(GROUP, VERSION, plural, name)
-        return result
+        return cast(Obj, self.api.get_cluster_custom_object(GROUP, VERSION, plural, name))
 
     def patch(self, plural: str, name: str, merge_patch: Obj) -> Obj:
-        result: Obj = self.api.patch_cluster_custom_object(
-            GROUP, VERSION, plural, name, merge_patch
+        return cast(
+            Obj, self.api.patch_cluster_custom_object(GROUP, VERSION, plural, name, merge_patch)
         )
-        return result
 
     def replace_status(self, plural: str, obj: Obj) -> Obj:
         """PUT the whole object to the status subresource (only .status is taken)."""
-        result: Obj = self.api.replace_cluster_custom_object_status(
-            GROUP, VERSION, plural, obj["metadata"]["name"], obj
+        return cast(
+            Obj,
+            self.api.replace_cluster_custom_object_status(
+                GROUP, VERSION, plural, obj["metadata"]["name"], obj
+            ),
         )
-        return result
 
     def set_status(self, plural: str, name: str, status: Obj) -> Obj:
         obj = self.get(plural, name)

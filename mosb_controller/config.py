@@ -1,0 +1,79 @@
+"""Operator settings: every knob is a CLI flag and an environment variable.
+
+One table of fields drives the flags, the environment and the README's configuration table,
+so the three can't drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "MOSB_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace: str = Field(
+        default="mosb-controller",
+        description="Namespace of the controller: the architecture ConfigMap and build Jobs.",
+    )
+    arch_configmap: str = Field(
+        default="mosb-architectures",
+        description="Name of the ConfigMap recording the architectures per pool and cluster.",
+    )
+    log_format: str = Field(
+        default="text", pattern="^(text|json)$", description="Log format: text or json."
+    )
+
+    @classmethod
+    def flag(cls, name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    @classmethod
+    def env(cls, name: str) -> str:
+        return ENV_PREFIX + name.upper()
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        for name, info in cls.model_fields.items():
+            parser.add_argument(
+                cls.flag(name),
+                dest=name,
+                default=None,
+                help=f"{info.description} Env {cls.env(name)}; default {info.default!r}.",
+            )
+
+    @classmethod
+    def load(
+        cls, args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Flags win over the environment, which wins over defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            flag_value = getattr(args, name, None) if args is not None else None
+            if flag_value is not None:
+                values[name] = flag_value
+            elif cls.env(name) in environ:
+                values[name] = environ[cls.env(name)]
+        return cls.model_validate(values)
+
+    @classmethod
+    def markdown_table(cls) -> str:
+        rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+        for name, info in cls.model_fields.items():
+            flag, env = cls.flag(name), cls.env(name)
+            rows.append(f"| `{flag}` | `{env}` | `{info.default}` | {info.description} |")
+        return "\n".join(rows)
+
+
+def parse(argv: Sequence[str]) -> Settings:
+    parser = argparse.ArgumentParser()
+    Settings.add_arguments(parser)
+    return Settings.load(parser.parse_args(list(argv)))

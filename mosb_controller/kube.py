@@ -1,0 +1,109 @@
+"""The API layer: the only module that talks to the Kubernetes API.
+
+Synchronous `kubernetes` client calls; async callers run them in a thread. Every write is
+idempotent (server-side apply, merge patches of our own keys, create-if-absent) so a crash
+or a second run converges to the same objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kubernetes
+from kubernetes.client import ApiClient, ApiException
+
+GROUP = "machineconfiguration.openshift.io"
+VERSION = "v1"
+FIELD_MANAGER = "mosb-controller"
+EVENT_NAMESPACE_FOR_CLUSTER_OBJECTS = "default"
+
+log = logging.getLogger(__name__)
+
+
+def load_api_client() -> ApiClient:
+    """In-cluster credentials when running in a pod, else KUBECONFIG / ~/.kube/config."""
+    config = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=config)
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(client_configuration=config)
+    return ApiClient(config)
+
+
+class Kube:
+    def __init__(self, client: ApiClient, component: str = "mosb-controller") -> None:
+        self.client = client
+        self.core = kubernetes.client.CoreV1Api(client)
+        self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.component = component
+
+    # -- MachineConfigPools -----------------------------------------------------------
+    def set_pool_annotation(self, pool: str, key: str, value: str | None) -> None:
+        """Set (or remove, with None) one annotation on a pool; a vanished pool is fine."""
+        body = {"metadata": {"annotations": {key: value}}}
+        try:
+            self.custom.patch_cluster_custom_object(
+                GROUP, VERSION, "machineconfigpools", pool, body
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            log.info("pool %s vanished before its annotation was written", pool)
+
+    # -- ConfigMaps -------------------------------------------------------------------
+    def apply_configmap(
+        self, namespace: str, name: str, data: Mapping[str, str], labels: Mapping[str, str]
+    ) -> None:
+        """Server-side apply: keys we no longer send are removed, others' fields kept."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "data": dict(data),
+        }
+        self.core.patch_namespaced_config_map(
+            name,
+            namespace,
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
+
+    # -- Events -----------------------------------------------------------------------
+    def post_event(
+        self, involved: Mapping[str, Any], event_type: str, reason: str, message: str
+    ) -> None:
+        """A core/v1 Event, shown by `kubectl describe` of the involved object."""
+        meta = involved.get("metadata") or {}
+        namespace = meta.get("namespace") or EVENT_NAMESPACE_FOR_CLUSTER_OBJECTS
+        now = dt.datetime.now(dt.UTC)
+        event = kubernetes.client.CoreV1Event(
+            metadata=kubernetes.client.V1ObjectMeta(
+                generate_name=f"{meta.get('name', 'object')}.", namespace=namespace
+            ),
+            involved_object=kubernetes.client.V1ObjectReference(
+                api_version=involved.get("apiVersion"),
+                kind=involved.get("kind"),
+                name=meta.get("name"),
+                namespace=meta.get("namespace"),
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+            type=event_type,
+            reason=reason,
+            message=message[:1024],
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=kubernetes.client.V1EventSource(component=self.component),
+            reporting_component=self.component,
+            reporting_instance=self.component,
+        )
+        try:
+            self.core.create_namespaced_event(namespace, event)
+        except ApiException as exc:  # an event is never worth failing a reconcile for
+            log.warning("could not post event %s on %s: %s", reason, meta.get("name"), exc.reason)
