@@ -1,18 +1,20 @@
 """kopf handlers: thin. Index what we watch, notice changes, wake the level-triggered loops.
 
-kopf fills every index before it calls any handler, so the first pass sees the whole
-cluster, never a half-listed one. No handler here stores state on the watched objects.
+kopf fills every index before it calls any handler, so the first pass sees every pool.
+Nodes come from `informer.NodeInformer` (see there why not kopf). No handler here stores
+state on the watched objects.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import kopf
 
-from mosb_controller import arch
 from mosb_controller.config import Settings
+from mosb_controller.informer import NodeInformer
 from mosb_controller.kube import GROUP, VERSION, Kube, load_api_client
 from mosb_controller.recorder import (
     MANAGED_LABELS,
@@ -41,13 +43,17 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.connect_timeout = 10
+    settings.watching.chunk_size = 500  # list large clusters in pages: a lower memory peak
     memo.settings = _settings
     memo.kube = Kube(load_api_client())
-    memo.recorder = ArchitectureRecorder(memo.kube, _settings)
+    memo.recorder = recorder = ArchitectureRecorder(memo.kube, _settings)
+    memo.informer = NodeInformer(memo.kube.client, recorder.node_changed, recorder.nodes_listed)
+    memo.informer.start(asyncio.get_running_loop())
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    memo.informer.stop()
     await memo.recorder.stop()
 
 
@@ -57,11 +63,6 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 # -- indexes ---------------------------------------------------------------------------
-@kopf.index("nodes")
-def node_index(name: str, body: kopf.Body, **_: Any) -> dict[str, arch.NodeFacts]:
-    return {name: arch.node_facts(body)}
-
-
 @kopf.index(*POOLS)
 def pool_index(name: str, body: kopf.Body, **_: Any) -> dict[str, PoolView]:
     return {name: pool_view(body)}
@@ -75,7 +76,7 @@ def configmap_index(name: str, body: kopf.Body, **_: Any) -> dict[str, Observed]
 
 def _recorder(memo: kopf.Memo, **indexes: Any) -> ArchitectureRecorder:
     recorder: ArchitectureRecorder = memo.recorder
-    recorder.observe(indexes["node_index"], indexes["pool_index"], indexes["configmap_index"])
+    recorder.observe(indexes["pool_index"], indexes["configmap_index"])
     return recorder
 
 
@@ -84,12 +85,6 @@ def _only(store: Any) -> Any:
 
 
 # -- events: notice, compare, wake -----------------------------------------------------
-@kopf.on.event("nodes")
-async def on_node(name: str, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
-    facts = None if type == "DELETED" else _only(kwargs["node_index"].get(name))
-    _recorder(memo, **kwargs).node_changed(name, facts)
-
-
 @kopf.on.event(*POOLS)
 async def on_pool(name: str, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
     view = None if type == "DELETED" else _only(kwargs["pool_index"].get(name))

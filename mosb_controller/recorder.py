@@ -135,12 +135,12 @@ class ArchitectureRecorder:
         self.settings = settings
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._nodes: Mapping[str, Iterable[arch.NodeFacts]] = {}
         self._pools: Mapping[str, Iterable[PoolView]] = {}
         self._configmaps: Mapping[str, Iterable[Observed]] = {}
         self._memory = WriteMemory()
         self._reported: dict[str, Mapping[str, str]] = {}
-        self._last_facts: dict[str, arch.NodeFacts] = {}
+        self._tally = arch.ArchTally()
+        self._nodes_listed = False  # no record before the whole node list was seen
         self._last_pools: dict[str, PoolView] = {}
         self.passes = 0
         self.record: arch.ClusterRecord | None = None
@@ -149,22 +149,22 @@ class ArchitectureRecorder:
     # -- inputs: each returns True when it woke the loop ------------------------------
     def observe(
         self,
-        nodes: Mapping[str, Iterable[arch.NodeFacts]],
         pools: Mapping[str, Iterable[PoolView]],
         configmaps: Mapping[str, Iterable[Observed]],
     ) -> None:
-        """Point the recorder at the live indexes (kopf keeps them up to date)."""
-        self._nodes, self._pools, self._configmaps = nodes, pools, configmaps
+        """Point the recorder at kopf's live indexes of pools and our ConfigMap."""
+        self._pools, self._configmaps = pools, configmaps
 
     def node_changed(self, name: str, facts: arch.NodeFacts | None) -> bool:
-        if self._last_facts.get(name) == facts:
-            return False  # heartbeats and status churn that change nothing we record
-        if facts is None:
-            self._last_facts.pop(name, None)
-        else:
-            self._last_facts[name] = facts
+        changed = self._tally.remove_node(name) if facts is None else self._tally.set_node(facts)
+        if changed:  # heartbeats and status churn change nothing we record: no pass
+            self.wake()
+        return changed
+
+    def nodes_listed(self, nodes: dict[str, arch.NodeFacts]) -> None:
+        self._tally.replace_nodes(nodes)
+        self._nodes_listed = True
         self.wake()
-        return True
 
     def pool_changed(self, name: str, view: PoolView | None) -> bool:
         if self._last_pools.get(name) == view:
@@ -203,13 +203,15 @@ class ArchitectureRecorder:
         return Observed(view.resource_version, view.annotation)
 
     async def sync_once(self) -> None:
-        nodes = [facts for store in self._nodes.values() for facts in store]
+        if not self._nodes_listed:
+            return  # the informer's first full list wakes us again
         seen_pools = [view for store in self._pools.values() for view in store]
         pools = [
             replace(p, annotation=self._memory.effective(f"pool/{p.name}", self._as_seen(p)))
             for p in seen_pools
         ]
-        record = arch.detect(nodes, {p.name: p.selector for p in pools})
+        self._tally.set_pools({p.name: p.selector for p in pools})
+        record = self._tally.record()
         seen_cm = next(iter(self._configmaps.get(self.settings.arch_configmap, ())), None)
         current = self._memory.effective("configmap", seen_cm)
         writes = plan_record_writes(record, pools, current, self._reported)

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
-from operatorproc import OperatorProcess
 
 import controlplane
+from operatorproc import OperatorProcess
 
 NAMESPACE = "mosb-controller"
 T = TypeVar("T")

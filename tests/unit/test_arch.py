@@ -227,3 +227,34 @@ def test_detect_equals_naive_matching_in_any_order(
     for pool, selector in pools.items():
         assert record.pools[pool].architectures == naive_pool_arches(nodes, selector)
     assert sum(record.cluster.nodes.values()) + len(record.cluster.unsupported) == len(nodes)
+
+
+node_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), nodes_strategy.filter(bool).map(lambda ns: ns[0])),
+        st.tuples(st.just("remove"), st.integers(0, 10_000).map(lambda i: f"n{i}")),
+        st.tuples(st.just("pools"), pools_strategy),
+    ),
+    max_size=40,
+)
+
+
+@given(node_ops, pools_strategy)
+def test_tally_equals_detect_after_any_sequence_of_changes(
+    ops: list[tuple[str, Any]], initial_pools: dict[str, Any]
+) -> None:
+    tally = arch.ArchTally()
+    tally.set_pools(initial_pools)
+    nodes: dict[str, arch.NodeFacts] = {}
+    pools = dict(initial_pools)
+    for op, value in ops:
+        if op == "set":
+            assert tally.set_node(value) is (nodes.get(value.name) != value)
+            nodes[value.name] = value
+        elif op == "remove":
+            assert tally.remove_node(value) is (value in nodes)
+            nodes.pop(value, None)
+        else:
+            pools = value
+            tally.set_pools(pools)
+        assert tally.record() == arch.detect(nodes.values(), pools)

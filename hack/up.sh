@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job on the local default: sets up (idempotent), then runs hack/demo.py.
+# Flags go to the demo (e.g. --once, --nodes-per-arch 3). Ctrl-C stops everything.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/hack/setup.sh"
+exec "$root/.venv/bin/python" "$root/hack/demo.py" "$@"
