@@ -30,6 +30,35 @@ class Settings(BaseModel):
     log_format: str = Field(
         default="text", pattern="^(text|json)$", description="Log format: text or json."
     )
+    builder_image: str = Field(
+        default="quay.io/buildah/stable:v1.38",
+        description="Image of the build and push Jobs: multi-architecture, with bash and buildah.",
+    )
+    build_cpu: str = Field(default="1", description="CPU request of a build container.")
+    build_memory: str = Field(default="2Gi", description="Memory request of a build container.")
+    build_memory_limit: str = Field(default="8Gi", description="Memory limit of a build container.")
+    build_backoff_limit: int = Field(
+        default=3, ge=0, le=10, description="Retries of a build or push Job's pod (upstream: 3)."
+    )
+    build_service_account: str = Field(
+        default="mosb-builder", description="ServiceAccount the build and push pods run as."
+    )
+    image_format: str = Field(
+        default="oci", pattern="^(oci|docker)$", description="Image and list format: oci or docker."
+    )
+    registry_tls_verify: bool = Field(
+        default=True, description="Verify registry TLS certificates in builds and checks."
+    )
+    registry_ca_configmap: str = Field(
+        default="",
+        description="ConfigMap (key ca-bundle.crt) of extra registry CAs to trust; empty: none.",
+    )
+    no_node_timeout_seconds: int = Field(
+        default=900,
+        ge=0,
+        description="How long an architecture may wait for a Ready schedulable node "
+        "before its build fails.",
+    )
 
     @classmethod
     def flag(cls, name: str) -> str:

@@ -12,10 +12,16 @@ import logging
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
+from api import MachineConfig, MachineConfigPool, MachineOSConfig, describe_validation_error
+from mosb_controller.builder import BuildController
 from mosb_controller.config import Settings
+from mosb_controller.imagecheck import ImageChecker
 from mosb_controller.informer import NodeInformer
-from mosb_controller.kube import GROUP, VERSION, Kube, load_api_client
+from mosb_controller.kube import GROUP, VERSION, Writer, load_api_client
+from mosb_controller.plan.jobs import MANAGED_LABEL, MOSB_ANNOTATION
+from mosb_controller.plan.observed import JobView, MosbView, PodView, job_view, mosb_view, pod_view
 from mosb_controller.recorder import (
     MANAGED_LABELS,
     ArchitectureRecorder,
@@ -45,8 +51,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.connect_timeout = 10
     settings.watching.chunk_size = 500  # list large clusters in pages: a lower memory peak
     memo.settings = _settings
-    memo.kube = Kube(load_api_client())
-    memo.recorder = recorder = ArchitectureRecorder(memo.kube, _settings)
+    memo.kube = writer = Writer(load_api_client())
+    memo.recorder = recorder = ArchitectureRecorder(writer, _settings)
+    memo.builds = builds = BuildController(
+        writer, _settings, ImageChecker(writer, _settings), lambda: recorder.record
+    )
+    recorder.on_change = builds.enqueue_all
     memo.informer = NodeInformer(memo.kube.client, recorder.node_changed, recorder.nodes_listed)
     memo.informer.start(asyncio.get_running_loop())
 
@@ -55,6 +65,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     memo.informer.stop()
     await memo.recorder.stop()
+    await memo.builds.stop()
 
 
 @kopf.on.login()
@@ -94,3 +105,112 @@ async def on_pool(name: str, type: str | None, memo: kopf.Memo, **kwargs: Any) -
 @kopf.on.event("configmaps", labels=MANAGED_LABELS)
 async def on_configmap(memo: kopf.Memo, **kwargs: Any) -> None:
     _recorder(memo, **kwargs).wake()
+
+
+# -- builds ------------------------------------------------------------------------------
+MOSCS = (GROUP, VERSION, "machineosconfigs")
+MOSBS = (GROUP, VERSION, "machineosbuilds")
+CONFIGS = (GROUP, VERSION, "machineconfigs")
+OURS = {MANAGED_LABEL: "true"}
+
+
+def _builds(memo: kopf.Memo, **indexes: Any) -> BuildController:
+    controller: BuildController = memo.builds
+    i = controller.indexes
+    i.moscs, i.mosbs, i.pools = indexes["mosc_index"], indexes["mosb_index"], indexes["mcp_index"]
+    i.configs, i.jobs, i.pods = indexes["config_index"], indexes["job_index"], indexes["pod_index"]
+    i.secrets, i.configmaps = indexes["secret_index"], indexes["inputs_index"]
+    return controller
+
+
+@kopf.index(*MOSCS)
+def mosc_index(
+    name: str, uid: str, body: kopf.Body, logger: kopf.Logger, **_: Any
+) -> dict[str, tuple[str, MachineOSConfig | str]]:
+    try:
+        return {name: (uid, MachineOSConfig.from_k8s(body))}
+    except ValidationError as exc:
+        return {name: (uid, describe_validation_error(exc))}
+
+
+@kopf.index(*MOSBS)
+def mosb_index(body: kopf.Body, **_: Any) -> dict[str, MosbView]:
+    view = mosb_view(body)
+    return {view.mosc: view}
+
+
+@kopf.index(*POOLS)
+def mcp_index(name: str, body: kopf.Body, **_: Any) -> dict[str, tuple[str, MachineConfigPool]]:
+    return {name: (name, MachineConfigPool.from_k8s(body))}
+
+
+@kopf.index(*CONFIGS)
+def config_index(name: str, body: kopf.Body, **_: Any) -> dict[str, MachineConfig]:
+    return {name: MachineConfig.from_k8s(body)}
+
+
+@kopf.index("batch", "v1", "jobs", labels=OURS)
+def job_index(name: str, body: kopf.Body, **_: Any) -> dict[str, JobView]:
+    return {name: job_view(body)}
+
+
+@kopf.index("pods", labels=OURS)
+def pod_index(body: kopf.Body, **_: Any) -> dict[str, PodView]:
+    view = pod_view(body)
+    return {view.job: view}
+
+
+@kopf.index("secrets")
+def secret_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
+    return {name: str(body.get("type", ""))}
+
+
+@kopf.index("configmaps", labels=OURS)
+def inputs_index(name: str, **_: Any) -> dict[str, str]:
+    return {name: name}
+
+
+@kopf.on.event(*MOSCS)
+async def on_mosc(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    _builds(memo, **kwargs).enqueue(name)
+
+
+@kopf.on.event(*MOSBS)
+async def on_mosb(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _builds(memo, **kwargs).enqueue(mosb_view(body).mosc)
+
+
+def _enqueue_for_mosb(controller: BuildController, mosb: str) -> None:
+    for mosc, store in controller.indexes.mosbs.items():
+        if any(view.name == mosb for view in store):
+            controller.enqueue(mosc)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OURS)
+async def on_job(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _enqueue_for_mosb(_builds(memo, **kwargs), job_view(body).mosb)
+
+
+@kopf.on.event("pods", labels=OURS)
+async def on_pod(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    mosb = (body.get("metadata", {}).get("annotations") or {}).get(MOSB_ANNOTATION, "")
+    _enqueue_for_mosb(_builds(memo, **kwargs), mosb)
+
+
+@kopf.on.event(*POOLS)
+async def on_pool_for_builds(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    controller = _builds(memo, **kwargs)
+    for mosc, store in controller.indexes.moscs.items():
+        for _, model in store:
+            if not isinstance(model, str) and model.spec.machine_config_pool.name == name:
+                controller.enqueue(mosc)
+
+
+@kopf.on.event(*CONFIGS)
+async def on_config(memo: kopf.Memo, **kwargs: Any) -> None:
+    _builds(memo, **kwargs).enqueue_all()
+
+
+@kopf.on.event("secrets")
+async def on_secret(memo: kopf.Memo, **kwargs: Any) -> None:
+    _builds(memo, **kwargs).enqueue_all()

@@ -7,6 +7,7 @@ or a second run converges to the same objects.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -107,3 +108,88 @@ class Kube:
             self.core.create_namespaced_event(namespace, event)
         except ApiException as exc:  # an event is never worth failing a reconcile for
             log.warning("could not post event %s on %s: %s", reason, meta.get("name"), exc.reason)
+
+
+def _ignore(status: int, exc: ApiException) -> None:
+    if exc.status != status:
+        raise exc
+
+
+class Writer(Kube):
+    """The writes a plan needs. Creates tolerate AlreadyExists and deletes NotFound, so
+    a plan applied twice (or after a crash) converges to the same objects."""
+
+    def create_cluster_object(self, plural: str, body: Mapping[str, Any]) -> None:
+        try:
+            self.custom.create_cluster_custom_object(GROUP, VERSION, plural, dict(body))
+        except ApiException as exc:
+            _ignore(409, exc)
+
+    def delete_cluster_object(self, plural: str, name: str) -> None:
+        try:
+            self.custom.delete_cluster_custom_object(
+                GROUP, VERSION, plural, name, propagation_policy="Background"
+            )
+        except ApiException as exc:
+            _ignore(404, exc)
+
+    def patch_annotations(self, plural: str, name: str, changes: Mapping[str, str | None]) -> None:
+        body = {"metadata": {"annotations": dict(changes)}}
+        try:
+            self.custom.patch_cluster_custom_object(GROUP, VERSION, plural, name, body)
+        except ApiException as exc:
+            _ignore(404, exc)
+
+    def patch_status(
+        self, plural: str, name: str, status: Mapping[str, Any], resource_version: str | None
+    ) -> None:
+        """Merge-patch `status`; with a resourceVersion the write is conditional (409 if
+        the object changed since it was observed)."""
+        body: dict[str, Any] = {"status": dict(status)}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+
+    def create_namespaced(self, body: Mapping[str, Any]) -> None:
+        namespace = body["metadata"]["namespace"]
+        try:
+            if body["kind"] == "Job":
+                kubernetes.client.BatchV1Api(self.client).create_namespaced_job(
+                    namespace, kubernetes.client.V1Job.model_validate(dict(body))
+                )
+            else:
+                self.core.create_namespaced_config_map(
+                    namespace, kubernetes.client.V1ConfigMap.model_validate(dict(body))
+                )
+        except ApiException as exc:
+            _ignore(409, exc)
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            kubernetes.client.BatchV1Api(self.client).delete_namespaced_job(
+                name, namespace, propagation_policy="Background"
+            )
+        except ApiException as exc:
+            _ignore(404, exc)
+
+    def delete_configmap(self, namespace: str, name: str) -> None:
+        try:
+            self.core.delete_namespaced_config_map(name, namespace)
+        except ApiException as exc:
+            _ignore(404, exc)
+
+    def read_secret_data(self, namespace: str, name: str, key: str) -> bytes | None:
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            _ignore(404, exc)
+            return None
+        value = (secret.data or {}).get(key)
+        return None if value is None else base64.b64decode(value)
+
+    def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+        except ApiException as exc:
+            _ignore(404, exc)
+            return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +32,7 @@ class PoolView:
     selector: Mapping[str, Any] | None
     annotation: str | None  # current value of ARCHITECTURES_ANNOTATION
     resource_version: str = field(default="", compare=False)
+    uid: str = field(default="", compare=False)
 
 
 def pool_view(body: Mapping[str, Any]) -> PoolView:
@@ -43,6 +44,7 @@ def pool_view(body: Mapping[str, Any]) -> PoolView:
         selector=None if selector is None else dict(selector),
         annotation=(meta.get("annotations") or {}).get(ARCHITECTURES_ANNOTATION),
         resource_version=str(meta.get("resourceVersion", "")),
+        uid=str(meta.get("uid", "")),
     )
 
 
@@ -145,6 +147,7 @@ class ArchitectureRecorder:
         self.passes = 0
         self.record: arch.ClusterRecord | None = None
         self.ready = asyncio.Event()  # set after the first pass completes
+        self.on_change: Callable[[], object] = lambda: None  # the record changed
 
     # -- inputs: each returns True when it woke the loop ------------------------------
     def observe(
@@ -216,6 +219,7 @@ class ArchitectureRecorder:
         current = self._memory.effective("configmap", seen_cm)
         writes = plan_record_writes(record, pools, current, self._reported)
         by_name = {p.name: p for p in seen_pools}
+        changed = record != self.record
         self.record = record
         self.passes += 1
         for pool, value in writes.pool_annotations.items():
@@ -239,7 +243,7 @@ class ArchitectureRecorder:
             involved = {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "MachineConfigPool",
-                "metadata": {"name": pool},
+                "metadata": {"name": pool, "uid": by_name[pool].uid if pool in by_name else None},
             }
             await asyncio.to_thread(
                 self.kube.post_event, involved, "Warning", "UnsupportedArchitecture", message
@@ -250,3 +254,5 @@ class ArchitectureRecorder:
         for pool, error in record.invalid_pools.items():
             log.warning("pool %s has a node selector that cannot be evaluated: %s", pool, error)
         self.ready.set()
+        if changed:
+            self.on_change()

@@ -20,50 +20,20 @@
 # repository, so no layer is uploaded again.
 # Result: on success exactly the list digest "sha256:<64 hex>" (no newline); on failure
 # "error: <cause>" and the last lines of the failing command's output (under 2048 bytes).
+# What this script shares with build.sh (failing, input checks, registry error causes) is
+# in common.sh, next to it in the same ConfigMap.
 set -euo pipefail
 umask 077
 
-result_file=${MOSB_RESULT_FILE:-/dev/termination-log}
-work=""
-step_log=""
+# shellcheck source-path=SCRIPTDIR source=common.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"
 list_name=""
 
-fail() {
-  trap - ERR
-  local LC_ALL=C cause=$1 first tail="" budget # C: lengths below count bytes
-  first="error: ${cause//$'\n'/ }"
-  first=${first:0:1000}
-  printf '%s\n' "$first" >&2
-  if [ -n "$step_log" ] && [ -s "$step_log" ]; then
-    # the last 20 lines of the failing command's output, whole lines only, so that
-    # the message stays under 2048 bytes (the kubelet keeps at most 4096)
-    budget=$((2000 - ${#first}))
-    tail=$(tail -n 20 -- "$step_log" | tail -c "$budget" | sed '1{/^$/d}') || tail=""
-    if [ "$(tail -n 20 -- "$step_log" | wc -c)" -gt "$budget" ]; then
-      tail=$(printf '%s\n' "$tail" | sed 1d) || tail=""
-    fi
-  fi
-  if [ -n "$tail" ]; then
-    printf '%s\n%s\n' "$first" "$tail" >"$result_file" || true
-  else
-    printf '%s\n' "$first" >"$result_file" || true
-  fi
-  exit 1
-}
-
-cleanup() {
+# Called by cleanup (common.sh) on exit: drop the local manifest list, if one was made.
+cleanup_extra() {
   if [ -n "$list_name" ]; then buildah manifest rm "$list_name" >/dev/null 2>&1 || true; fi
-  if [ -n "$work" ]; then rm -rf -- "$work"; fi
 }
-trap cleanup EXIT
-trap 'fail "push.sh stopped by a signal"' TERM INT
-trap 'fail "push.sh: unexpected failure at line $LINENO"' ERR
-
-run_step() {
-  : >"$step_log"
-  "$@" 2>&1 | tee -a -- "$step_log"
-  return "${PIPESTATUS[0]}"
-}
+install_traps push.sh
 
 # Like run_step, but stdout goes to the file $1 (only stderr to the log).
 capture_step() {
@@ -75,59 +45,18 @@ capture_step() {
   return "$rc"
 }
 
-# Plain-words cause of a registry failure found in $step_log; $1 names the registry.
-registry_cause() {
-  local reg=$1
-  if grep -qiE 'unauthorized|authentication required|invalid username|incorrect username|access to the resource is denied' -- "$step_log"; then
-    echo "authentication to registry $reg was refused (check the push secret)"
-  elif grep -qiE 'x509|certificate' -- "$step_log"; then
-    echo "TLS certificate of registry $reg is not trusted (check the CA certificates)"
-  elif grep -qiE 'manifest unknown|not found|name unknown|blob unknown' -- "$step_log"; then
-    echo "not found in registry $reg"
-  elif grep -qiE 'connection refused|no such host|i/o timeout|network is unreachable|no route to host|connection reset' -- "$step_log"; then
-    echo "cannot reach registry $reg"
-  else
-    echo ""
-  fi
+# Plain-words cause of a failure talking to the target registry found in $step_log
+# (empty if none is recognised).
+target_cause() {
+  registry_cause "$target_host" "push secret" "$not_found_re|blob unknown" "not found" || true
 }
 
-host_re='[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?'
-comp_re='[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*'
-tag_re='[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
-repo_re="(${host_re})((/${comp_re})+)"
-target_re="^${repo_re}:(${tag_re})\$"
 arch_ref_re="^${repo_re}@sha256:[0-9a-f]{64}\$"
 
 # --- validate inputs ---------------------------------------------------------------
-target=${MOSB_TARGET_IMAGE:-}
-if [ ${#target} -gt 512 ] || ! [[ $target =~ $target_re ]]; then
-  fail "MOSB_TARGET_IMAGE is not a valid image reference of the form host[:port]/path/name:tag"
-fi
-target_host=${BASH_REMATCH[1]}
-target_repo=${target%:*}
-case "$target_host" in
-  *.* | *:* | localhost) ;;
-  *) fail "MOSB_TARGET_IMAGE must name its registry host (with a dot or a port, or localhost)" ;;
-esac
-
-push_auth=${MOSB_PUSH_AUTHFILE:-}
-if [ -z "$push_auth" ] || [ ! -f "$push_auth" ] || [ ! -r "$push_auth" ]; then
-  fail "the push secret (MOSB_PUSH_AUTHFILE) is missing or unreadable"
-fi
-tls_verify=${MOSB_TLS_VERIFY:-true}
-case "$tls_verify" in
-  true | false) ;;
-  *) fail "MOSB_TLS_VERIFY must be true or false" ;;
-esac
-ca_dir=${MOSB_CA_DIR:-}
-if [ -n "$ca_dir" ] && [ ! -d "$ca_dir" ]; then
-  fail "the CA directory (MOSB_CA_DIR) does not exist"
-fi
-case "${MOSB_IMAGE_FORMAT:-oci}" in
-  oci) list_format=oci want_kind=oci ;;
-  docker) list_format=v2s2 want_kind=docker ;;
-  *) fail "MOSB_IMAGE_FORMAT must be oci or docker" ;;
-esac
+check_target_image
+check_push_authfile
+check_registry_settings
 
 arches=()
 refs=()
@@ -176,12 +105,8 @@ arches=("${sorted_arches[@]}")
 refs=("${sorted_refs[@]}")
 
 # --- set up ------------------------------------------------------------------------
-export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
-work=$(mktemp -d)
-step_log="$work/step.log"
-: >"$step_log"
-registry_opts=(--authfile "$push_auth" --tls-verify="$tls_verify")
-if [ -n "$ca_dir" ]; then registry_opts+=(--cert-dir "$ca_dir"); fi
+set_up_work
+registry_opts=(--authfile "$push_auth" "${tls_opts[@]}")
 
 # --- verify every per-arch image before anything is pushed ---------------------------
 problems=()
@@ -190,12 +115,12 @@ for i in "${!arches[@]}"; do
   r=${refs[$i]}
   echo "mosb: checking the linux/$a image $r"
   if ! capture_step "$work/raw.$i" skopeo inspect --raw "${registry_opts[@]}" -- "docker://$r"; then
-    if grep -qiE 'manifest unknown|not found|name unknown' -- "$step_log"; then
+    if log_has "$not_found_re"; then
       problems+=("image for $a is missing: $r")
       continue
     fi
     # not about this image (credentials, TLS, network): one clear cause, stop here
-    cause=$(registry_cause "$target_host")
+    cause=$(target_cause)
     fail "reading the image for $a ($r) failed${cause:+: $cause}; nothing was pushed to $target"
   fi
   raw=$(cat -- "$work/raw.$i")
@@ -209,13 +134,13 @@ for i in "${!arches[@]}"; do
   if [[ $raw =~ \"mediaType\"[[:space:]]*:[[:space:]]*\"application/vnd\.(oci|docker)\. ]]; then
     kind=${BASH_REMATCH[1]}
   fi
-  if [ "$kind" != "$want_kind" ]; then
-    problems+=("image for $a is not of format $want_kind (found $kind): $r")
+  if [ "$kind" != "$image_format" ]; then
+    problems+=("image for $a is not of format $image_format (found $kind): $r")
     continue
   fi
   if ! capture_step "$work/platform.$i" skopeo inspect --no-tags \
     --format '{{.Os}}/{{.Architecture}}' "${registry_opts[@]}" -- "docker://$r"; then
-    cause=$(registry_cause "$target_host")
+    cause=$(target_cause)
     fail "reading the config of the image for $a ($r) failed${cause:+: $cause}; nothing was pushed to $target"
   fi
   platform=$(cat -- "$work/platform.$i")
@@ -240,21 +165,16 @@ for i in "${!arches[@]}"; do
   r=${refs[$i]}
   if ! run_step buildah manifest add --arch "$a" --os linux "${registry_opts[@]}" \
     -- "$list_name" "docker://$r"; then
-    cause=$(registry_cause "$target_host")
+    cause=$(target_cause)
     fail "adding the linux/$a image $r to the list failed${cause:+: $cause}"
   fi
 done
 echo "mosb: pushing the manifest list of ${arches[*]} to $target"
 # No --all: in buildah 1.28 --all also copies every image of the list; without it only
 # the list itself is written (the images are already in this repository by digest).
-if ! run_step buildah manifest push --format "$list_format" "${registry_opts[@]}" \
+if ! run_step buildah manifest push --format "$manifest_format" "${registry_opts[@]}" \
   --digestfile "$work/digest" -- "$list_name" "docker://$target"; then
-  cause=$(registry_cause "$target_host")
+  cause=$(target_cause)
   fail "push of the manifest list to $target failed${cause:+: $cause}"
 fi
-digest=$(cat -- "$work/digest")
-if ! [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]]; then
-  fail "push of the manifest list reported no digest"
-fi
-printf '%s' "$digest" >"$result_file"
-echo "mosb: pushed $target as $digest"
+finish_with_digest "push of the manifest list"

@@ -42,6 +42,7 @@ INPUTS_MOUNT = "/etc/mosb/inputs"
 PUSH_SECRET_MOUNT = "/etc/mosb/push-secret"  # noqa: S105 (a path, not a secret)
 PULL_SECRET_MOUNT = "/etc/mosb/pull-secret"  # noqa: S105
 CA_MOUNT = "/etc/mosb/certs"
+DOCKERCONFIG = ".dockerconfigjson"  # the key (and file name) of a pull/push Secret
 
 
 # -- tools ------------------------------------------------------------------------------
@@ -67,7 +68,11 @@ def base_image(reg: registry.LocalRegistry) -> str:
 
 
 def scripts_data() -> dict[str, bytes]:
-    return {name: (SCRIPTS_DIR / name).read_bytes() for name in ("build.sh", "push.sh")}
+    """The "scripts" ConfigMap: every script of ``mosb_controller/scripts`` (the entry
+    points and the ``common.sh`` they source from their own directory)."""
+    data = {p.name: p.read_bytes() for p in sorted(SCRIPTS_DIR.glob("*.sh"))}
+    assert {"build.sh", "push.sh", "common.sh"} <= data.keys(), sorted(data)
+    return data
 
 
 def k8s_literal(value: str) -> str:
@@ -76,6 +81,12 @@ def k8s_literal(value: str) -> str:
 
 
 # -- the pod contract (hand-written; to be replaced by the controller's Job specs) --------
+def one_file_volume(name: str, kind: str, source: str, key: str, path: str) -> dict[str, Any]:
+    """A volume of one ConfigMap (``kind="configMap"``) or Secret key, as the file ``path``."""
+    ref = "secretName" if kind == "secret" else "name"
+    return {"name": name, kind: {ref: source, "items": [{"key": key, "path": path}]}}
+
+
 def make_build_pod(
     *,
     mosb: str,
@@ -91,10 +102,10 @@ def make_build_pod(
         {"name": "MOSB_ARCH", "value": k8s_literal(arch)},
         {"name": "MOSB_CONTAINERFILE", "value": f"{INPUTS_MOUNT}/Containerfile"},
         {"name": "MOSB_TARGET_IMAGE", "value": k8s_literal(target_image)},
-        {"name": "MOSB_PUSH_AUTHFILE", "value": f"{PUSH_SECRET_MOUNT}/.dockerconfigjson"},
+        {"name": "MOSB_PUSH_AUTHFILE", "value": f"{PUSH_SECRET_MOUNT}/{DOCKERCONFIG}"},
         {
             "name": "MOSB_PULL_AUTHFILE",
-            "value": f"{PULL_SECRET_MOUNT}/.dockerconfigjson" if pull_secret else "",
+            "value": f"{PULL_SECRET_MOUNT}/{DOCKERCONFIG}" if pull_secret else "",
         },
         {"name": "MOSB_TLS_VERIFY", "value": "true" if tls_verify else "false"},
         {"name": "MOSB_CA_DIR", "value": CA_MOUNT if ca else ""},
@@ -103,20 +114,10 @@ def make_build_pod(
     ]
     volumes: list[dict[str, Any]] = [
         {"name": "scripts", "configMap": {"name": "mosb-scripts", "defaultMode": 0o555}},
-        {
-            "name": "inputs",
-            "configMap": {
-                "name": f"{mosb}-inputs",
-                "items": [{"key": f"Containerfile.{arch}", "path": "Containerfile"}],
-            },
-        },
-        {
-            "name": "push-secret",
-            "secret": {
-                "secretName": "push-secret",
-                "items": [{"key": ".dockerconfigjson", "path": ".dockerconfigjson"}],
-            },
-        },
+        one_file_volume(
+            "inputs", "configMap", f"{mosb}-inputs", f"Containerfile.{arch}", "Containerfile"
+        ),
+        one_file_volume("push-secret", "secret", "push-secret", DOCKERCONFIG, DOCKERCONFIG),
         {"name": "containers-storage", "emptyDir": {}},
     ]
     mounts: list[dict[str, Any]] = [
@@ -127,24 +128,14 @@ def make_build_pod(
     ]
     if pull_secret:
         volumes.append(
-            {
-                "name": "pull-secret",
-                "secret": {
-                    "secretName": "pull-secret",
-                    "items": [{"key": ".dockerconfigjson", "path": ".dockerconfigjson"}],
-                },
-            }
+            one_file_volume("pull-secret", "secret", "pull-secret", DOCKERCONFIG, DOCKERCONFIG)
         )
         mounts.append({"name": "pull-secret", "mountPath": PULL_SECRET_MOUNT, "readOnly": True})
     if ca:
         volumes.append(
-            {
-                "name": "registry-ca",
-                "configMap": {
-                    "name": "mosb-registry-ca",
-                    "items": [{"key": "ca-bundle.crt", "path": "ca.crt"}],
-                },
-            }
+            one_file_volume(
+                "registry-ca", "configMap", "mosb-registry-ca", "ca-bundle.crt", "ca.crt"
+            )
         )
         mounts.append({"name": "registry-ca", "mountPath": CA_MOUNT, "readOnly": True})
     return {
@@ -190,7 +181,7 @@ def make_push_pod(
     ctr["env"] = [
         {"name": "MOSB_TARGET_IMAGE", "value": k8s_literal(target_image)},
         {"name": "MOSB_ARCH_IMAGES", "value": k8s_literal(lines)},
-        {"name": "MOSB_PUSH_AUTHFILE", "value": f"{PUSH_SECRET_MOUNT}/.dockerconfigjson"},
+        {"name": "MOSB_PUSH_AUTHFILE", "value": f"{PUSH_SECRET_MOUNT}/{DOCKERCONFIG}"},
         {"name": "MOSB_TLS_VERIFY", "value": "true"},
         {"name": "MOSB_CA_DIR", "value": CA_MOUNT if ca else ""},
         {"name": "MOSB_IMAGE_FORMAT", "value": image_format},
@@ -214,8 +205,8 @@ def pod_volumes(
     """The data of the ConfigMaps/Secrets the pods' volumes refer to."""
     data: dict[str, dict[str, bytes]] = {
         "scripts": scripts_data(),
-        "push-secret": {".dockerconfigjson": reg.dockerconfigjson(wrong_password=wrong_push)},
-        "pull-secret": {".dockerconfigjson": reg.dockerconfigjson(wrong_password=wrong_pull)},
+        "push-secret": {DOCKERCONFIG: reg.dockerconfigjson(wrong_password=wrong_push)},
+        "pull-secret": {DOCKERCONFIG: reg.dockerconfigjson(wrong_password=wrong_pull)},
         "registry-ca": {"ca-bundle.crt": (reg.ca_dir / "ca.crt").read_bytes()},
     }
     if containerfiles is not None:

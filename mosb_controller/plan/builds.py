@@ -1,0 +1,208 @@
+"""One architecture's build, and the push, as functions of what is observed. Pure.
+
+A record (the MOSB's arch-builds annotation) is the durable memory of decisions that can't
+be re-derived later: that an architecture reuses an earlier image, that a Job existed,
+the digest a finished pod reported. Everything else is read from Jobs and Pods each time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from api import ArchBuildPhase, ArchBuildRecord
+from mosb_controller.plan.observed import JobView, PodView
+
+DIGEST_MESSAGE = re.compile(r"^(sha256:[a-f0-9]{64})\s*$")
+MESSAGE_LIMIT = 1500
+RESULT_GRACE = dt.timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What a build or push Job amounts to now."""
+
+    phase: ArchBuildPhase
+    digest: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def excerpt(text: str | None, limit: int = MESSAGE_LIMIT) -> str:
+    """The last `limit` characters of a log or message, on whole lines."""
+    text = (text or "").strip()
+    if len(text) <= limit:
+        return text
+    cut = text[-limit:]
+    return "…" + cut[cut.find("\n") + 1 :] if "\n" in cut else "…" + cut
+
+
+def _latest(pods: Sequence[PodView]) -> PodView | None:
+    return max(
+        pods,
+        key=lambda p: (p.created or dt.datetime.min.replace(tzinfo=dt.UTC), p.name),
+        default=None,
+    )
+
+
+def job_outcome(job: JobView, pods: Sequence[PodView], now: dt.datetime) -> StepOutcome:
+    """The state of an existing Job: its conditions, and its pods' termination messages."""
+    start = job.start or now
+    if job.complete:
+        for finished in pods:
+            ok = finished.exit_code == 0
+            match = DIGEST_MESSAGE.match(finished.message or "") if ok else None
+            if match:
+                return StepOutcome(
+                    ArchBuildPhase.SUCCEEDED, match.group(1), start=start, end=job.end or now
+                )
+        if job.end is not None and now - job.end > RESULT_GRACE:
+            return StepOutcome(
+                ArchBuildPhase.FAILED,
+                reason="NoDigest",
+                message=f"Job {job.name} completed but no pod reported an image digest",
+                start=start,
+                end=now,
+            )
+        return StepOutcome(
+            ArchBuildPhase.BUILDING, message=f"collecting the result of Job {job.name}", start=start
+        )
+    if job.deleting:
+        return StepOutcome(
+            ArchBuildPhase.INTERRUPTED,
+            reason="JobDeleted",
+            message=f"Job {job.name} was deleted before it finished",
+            start=start,
+            end=now,
+        )
+    if job.failed:
+        failed = [p for p in pods if p.exit_code not in (None, 0)] or list(pods)
+        last = _latest(failed)
+        cause = excerpt(last.message) if last and last.message else (job.failure_message or "")
+        where = f" (pod {last.name} on node {last.node})" if last and last.node else ""
+        return StepOutcome(
+            ArchBuildPhase.FAILED,
+            reason=job.failure_reason or "JobFailed",
+            message=f"Job {job.name} failed{where}: {cause}".rstrip(": "),
+            start=start,
+            end=job.end or now,
+        )
+    attempts = len(pods)
+    pod = _latest(pods)
+    if pod is not None and pod.phase == "Running":
+        retry = f", attempt {attempts}" if attempts > 1 else ""
+        return StepOutcome(
+            ArchBuildPhase.BUILDING,
+            message=f"running on node {pod.node} (Job {job.name}{retry})",
+            start=start,
+        )
+    waiting = f": {pod.waiting}" if pod is not None and pod.waiting else ""
+    return StepOutcome(
+        ArchBuildPhase.PENDING, message=f"Job {job.name} waiting to run{waiting}", start=start
+    )
+
+
+def advance_record(
+    record: ArchBuildRecord,
+    job: JobView | None,
+    pods: Sequence[PodView],
+    *,
+    job_name: str,
+    image_repository: str,
+    buildable_nodes: int,
+    now: dt.datetime,
+    no_node_timeout: dt.timedelta,
+    may_start: bool,
+) -> tuple[ArchBuildRecord, bool]:
+    """The record after looking at the world, and whether its build Job should be created."""
+    if record.phase.is_finished:
+        return record, False
+    if job is None:
+        if record.job is not None:
+            return _update(
+                record,
+                ArchBuildPhase.INTERRUPTED,
+                "JobDeleted",
+                f"Job {record.job} was deleted before it finished",
+                end=now,
+            ), False
+        if not may_start:
+            return record, False
+        if buildable_nodes <= 0:
+            since = record.start if record.phase is ArchBuildPhase.WAITING and record.start else now
+            if now - since >= no_node_timeout:
+                return _update(
+                    record,
+                    ArchBuildPhase.FAILED,
+                    "NoBuildableNode",
+                    f"no Ready, schedulable {record.arch} node for "
+                    f"{int(no_node_timeout.total_seconds())}s; "
+                    f"add or uncordon a {record.arch} node, then retry the failed architectures",
+                    start=since,
+                    end=now,
+                ), False
+            return _update(
+                record,
+                ArchBuildPhase.WAITING,
+                "NoBuildableNode",
+                f"waiting for a Ready, schedulable {record.arch} node (none now)",
+                start=since,
+            ), False
+        return _update(
+            record, ArchBuildPhase.PENDING, "Creating", f"creating Job {job_name}", start=None
+        ), True
+    outcome = job_outcome(job, pods, now)
+    image = f"{image_repository}@{outcome.digest}" if outcome.digest else None
+    updated = record.model_copy(
+        update={
+            "job": job.name,
+            "phase": outcome.phase,
+            "digest": outcome.digest,
+            "image": image,
+            "reason": outcome.reason,
+            "message": outcome.message,
+            "start": record.start
+            if record.phase is not ArchBuildPhase.WAITING and record.start
+            else outcome.start,
+            "end": outcome.end,
+        }
+    )
+    return updated, False
+
+
+def _update(
+    record: ArchBuildRecord,
+    phase: ArchBuildPhase,
+    reason: str | None,
+    message: str | None,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> ArchBuildRecord:
+    return record.model_copy(
+        update={"phase": phase, "reason": reason, "message": message, "start": start, "end": end}
+    )
+
+
+def describe(record: ArchBuildRecord) -> str:
+    """One architecture's state in a few words, for condition messages."""
+    short = (record.digest or "")[:19]
+    match record.phase:
+        case ArchBuildPhase.SUCCEEDED:
+            return f"{record.arch}: built {short}"
+        case ArchBuildPhase.REUSED:
+            return f"{record.arch}: reused {short} from {record.reused_from}"
+        case ArchBuildPhase.BUILDING:
+            return f"{record.arch}: building, {record.message}"
+        case ArchBuildPhase.PENDING:
+            return f"{record.arch}: pending, {record.message}"
+        case ArchBuildPhase.WAITING:
+            return f"{record.arch}: {record.message}"
+        case _:
+            return (
+                f"{record.arch}: {record.phase.value.lower()} ({record.reason}): {record.message}"
+            )

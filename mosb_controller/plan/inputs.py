@@ -1,0 +1,177 @@
+"""Build inputs, MachineOSBuild identity and per-architecture build keys. Pure.
+
+The MOSB name hashes a canonical form of everything that decides what is built, with
+every set-like thing a set: the target architectures are a set, and the containerfiles a
+map architecture → content, already resolved (an architecture's own entry, else NoArch)
+and restricted to the target architectures. So reordering `containerFile` entries or
+nodes, or adding an entry for an architecture the pool doesn't have, changes nothing.
+Each architecture's key hashes the same inputs restricted to that architecture, so an
+edit to one architecture's content changes exactly that key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from api import (
+    ContainerfileArch,
+    MachineConfig,
+    MachineConfigPool,
+    MachineOSConfig,
+    validate_image_digest_format,
+)
+from mosb_controller import hashing
+from mosb_controller.arch import ArchSummary
+
+NAME_HASH_LENGTH = 16
+MAX_LABEL = 63
+_WHITESPACE = re.compile(r"\s")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why no build can be planned yet; `reason` is CamelCase, `message` for people."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    mosc: str
+    pool: str
+    rendered_config: str
+    base_image: str
+    architectures: tuple[str, ...]
+    containerfiles: Mapping[str, str]  # arch → the admin's content for that arch
+    repository: str  # the push spec without its tag
+    push_secret: str
+    pull_secret: str | None
+
+    @property
+    def homogeneous(self) -> bool:
+        return len(self.architectures) == 1
+
+    def _identity(self) -> dict[str, object]:
+        return {
+            "renderedConfig": self.rendered_config,
+            "baseImage": self.base_image,
+            "repository": self.repository,
+        }
+
+    def mosb_name(self) -> str:
+        digest = hashing.digest(
+            {
+                **self._identity(),
+                "architectures": frozenset(self.architectures),
+                "containerfiles": dict(self.containerfiles),
+            },
+            NAME_HASH_LENGTH,
+        )
+        return f"{self.mosc}-{digest}"
+
+    def arch_key(self, arch: str) -> str:
+        return hashing.digest(
+            {**self._identity(), "arch": arch, "containerfile": self.containerfiles[arch]}
+        )
+
+    def tag(self, mosb: str, arch: str) -> str:
+        """The tag an architecture's build pushes to: the MOSB tag itself for a
+        homogeneous pool (a plain image, as upstream), else `<mosb>-<arch>`."""
+        return mosb if self.homogeneous else f"{mosb}-{arch}"
+
+    def rendered_containerfile(self, mosb: str, arch: str) -> str:
+        """The Containerfile the Job builds: the base image as stage `configs` (the
+        upstream convention admins' files start from), the admin's content, our labels."""
+        return (
+            f"# Rendered by mosb-controller for MachineOSBuild {mosb} ({arch}).\n"
+            f"FROM {self.base_image} AS configs\n"
+            f"{self.containerfiles[arch].rstrip()}\n"
+            "LABEL"
+            f' machineconfiguration.openshift.io/rendered-machine-config="{self.rendered_config}"'
+            f' machineconfiguration.openshift.io/machine-os-build="{mosb}"\n'
+        )
+
+
+def split_push_spec(spec: str) -> tuple[str, str]:
+    """`host[:port]/path/name:tag` → (repository, tag)."""
+    slash = spec.rfind("/")
+    colon = spec.rfind(":")
+    if colon <= slash:
+        return spec, ""
+    return spec[:colon], spec[colon + 1 :]
+
+
+def build_inputs(
+    mosc: MachineOSConfig,
+    pool: MachineConfigPool | None,
+    rendered: MachineConfig | None,
+    pool_arches: ArchSummary | None,
+) -> BuildInputs | Refusal:
+    """The inputs of the build this MOSC asks for now, or why there are none yet."""
+    pool_name = mosc.spec.machine_config_pool.name
+    if pool is None:
+        return Refusal("PoolNotFound", f"MachineConfigPool {pool_name} does not exist")
+    config = pool.spec.configuration.name or pool.status.configuration.name
+    if not config:
+        return Refusal(
+            "NoRenderedConfig", f"MachineConfigPool {pool_name} has no rendered configuration yet"
+        )
+    if rendered is None:
+        return Refusal("RenderedConfigNotFound", f"MachineConfig {config} does not exist")
+    base = rendered.spec.os_image_url or ""
+    if not base or _WHITESPACE.search(base):
+        return Refusal(
+            "InvalidBaseImage",
+            f"MachineConfig {config} has no usable spec.osImageURL ({base!r})",
+        )
+    if pool_arches is None or not pool_arches.architectures:
+        return Refusal(
+            "NoArchitectures",
+            f"MachineConfigPool {pool_name} selects no node of a supported architecture",
+        )
+    files: dict[str, str] = {}
+    for arch in pool_arches.architectures:
+        content = mosc.spec.containerfile_for(arch)
+        if content is None:
+            return Refusal(
+                "NoContainerfile",
+                f"no containerFile entry for {ContainerfileArch.from_kube_arch(arch).value} "
+                f"and no NoArch entry, but pool {pool_name} has {arch} nodes",
+            )
+        files[arch] = content
+    repository, _ = split_push_spec(mosc.spec.rendered_image_push_spec)
+    try:  # the schema allows fewer path levels in a digested spec than in a push spec
+        validate_image_digest_format(f"{repository}@sha256:{'0' * 64}")
+    except ValueError as exc:
+        return Refusal(
+            "UnpublishablePushSpec",
+            f"renderedImagePushSpec {mosc.spec.rendered_image_push_spec!r} cannot be published "
+            f"by digest: {exc}",
+        )
+    pull = mosc.spec.base_image_pull_secret
+    return BuildInputs(
+        mosc=mosc.name,
+        pool=pool_name,
+        rendered_config=config,
+        base_image=base,
+        architectures=pool_arches.architectures,
+        containerfiles=files,
+        repository=repository,
+        push_secret=mosc.spec.rendered_image_push_secret.name,
+        pull_secret=pull.name if pull else None,
+    )
+
+
+def short_name(base: str, suffix: str, limit: int = MAX_LABEL) -> str:
+    """`<base>-<suffix>` within `limit` characters, deterministically shortened with a
+    hash of the full name when too long (Job names become label values: 63 max)."""
+    full = f"{base}-{suffix}"
+    if len(full) <= limit:
+        return full
+    tag = hashlib.sha256(full.encode()).hexdigest()[:8]
+    keep = limit - len(suffix) - len(tag) - 2
+    return f"{base[:keep].rstrip('-.')}-{tag}-{suffix}"

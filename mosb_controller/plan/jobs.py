@@ -1,0 +1,236 @@
+"""The objects a build runs with: the inputs ConfigMap and the build and push Jobs. Pure.
+
+The scripts are fixed (mosb_controller/scripts) and every admin-supplied value reaches
+them as an environment variable or a mounted file, never as code. Names are
+deterministic, so a restarted controller finds what it created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+from api import ON_CLUSTER_LAYERING_LABEL
+from mosb_controller.arch import ARCH_LABEL, SUPPORTED_ARCHES, build_tolerations
+from mosb_controller.config import Settings
+from mosb_controller.plan.inputs import BuildInputs, short_name
+
+MANAGED_LABEL = "mosb-controller.io/managed"
+ROLE_LABEL = "mosb-controller.io/role"  # build | push
+ARCH_ANNOTATION = "mosb-controller.io/arch"
+MOSB_ANNOTATION = "mosb-controller.io/machine-os-build"
+MOSB_KIND = {"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineOSBuild"}
+
+SCRIPTS_MOUNT = "/etc/mosb/scripts"
+INPUTS_MOUNT = "/etc/mosb/inputs"
+PUSH_SECRET_MOUNT = "/etc/mosb/push-secret"  # noqa: S105 - a path, not a secret
+PULL_SECRET_MOUNT = "/etc/mosb/pull-secret"  # noqa: S105 - a path, not a secret
+CA_MOUNT = "/etc/mosb/certs"
+DOCKERCONFIG = ".dockerconfigjson"
+
+
+def script_files() -> dict[str, str]:
+    """The fixed scripts, as shipped in the package."""
+    folder = resources.files("mosb_controller") / "scripts"
+    return {f.name: f.read_text() for f in folder.iterdir() if f.name.endswith(".sh")}
+
+
+def build_job_name(mosb: str, arch: str) -> str:
+    return short_name(mosb, arch)
+
+
+def push_job_name(mosb: str) -> str:
+    return short_name(mosb, "push")
+
+
+def inputs_configmap_name(mosb: str) -> str:
+    return f"{mosb}-inputs"
+
+
+def _owner(mosb: str, uid: str) -> list[dict[str, Any]]:
+    return [{**MOSB_KIND, "name": mosb, "uid": uid, "controller": True, "blockOwnerDeletion": True}]
+
+
+def _meta(name: str, namespace: str, mosb: str, uid: str, role: str, arch: str | None) -> Any:
+    annotations = {MOSB_ANNOTATION: mosb, **({ARCH_ANNOTATION: arch} if arch else {})}
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": {MANAGED_LABEL: "true", ROLE_LABEL: role, ON_CLUSTER_LAYERING_LABEL: ""},
+        "annotations": annotations,
+        "ownerReferences": _owner(mosb, uid),
+    }
+
+
+def inputs_configmap(
+    inputs: BuildInputs, mosb: str, uid: str, arches: list[str], settings: Settings
+) -> dict[str, Any]:
+    """The scripts and each building architecture's rendered Containerfile."""
+    data = dict(script_files())
+    for arch in arches:
+        data[f"Containerfile.{arch}"] = inputs.rendered_containerfile(mosb, arch)
+    meta = _meta(inputs_configmap_name(mosb), settings.namespace, mosb, uid, "inputs", None)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
+def _literal(value: str) -> str:
+    """An env value the kubelet passes through unchanged (it expands `$(NAME)`)."""
+    return value.replace("$", "$$")
+
+
+def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": _literal(v)} for k, v in values.items()]
+
+
+def _secret_volume(name: str, secret: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "secret": {"secretName": secret, "items": [{"key": DOCKERCONFIG, "path": DOCKERCONFIG}]},
+    }
+
+
+def _common_env(settings: Settings) -> dict[str, str]:
+    return {
+        "MOSB_PUSH_AUTHFILE": f"{PUSH_SECRET_MOUNT}/{DOCKERCONFIG}",
+        "MOSB_TLS_VERIFY": "true" if settings.registry_tls_verify else "false",
+        "MOSB_CA_DIR": CA_MOUNT if settings.registry_ca_configmap else "",
+        "MOSB_IMAGE_FORMAT": settings.image_format,
+        "MOSB_RESULT_FILE": "/dev/termination-log",
+    }
+
+
+def _job(
+    meta: Any,
+    push_secret: str,
+    settings: Settings,
+    container: str,
+    script: str,
+    env: dict[str, str],
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    pod_extra: dict[str, Any],
+) -> dict[str, Any]:
+    inputs_cm = inputs_configmap_name(meta["annotations"][MOSB_ANNOTATION])
+    volumes = [
+        {
+            "name": "scripts",
+            "configMap": {
+                "name": inputs_cm,
+                "defaultMode": 0o555,
+                "items": [{"key": n, "path": n} for n in sorted(script_files())],
+            },
+        },
+        _secret_volume("push-secret", push_secret),
+        {"name": "containers-storage", "emptyDir": {}},
+        *volumes,
+    ]
+    mounts = [
+        {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
+        {"name": "push-secret", "mountPath": PUSH_SECRET_MOUNT, "readOnly": True},
+        {"name": "containers-storage", "mountPath": "/var/lib/containers"},
+        *mounts,
+    ]
+    if settings.registry_ca_configmap:
+        volumes.append(
+            {
+                "name": "registry-ca",
+                "configMap": {
+                    "name": settings.registry_ca_configmap,
+                    "items": [{"key": "ca-bundle.crt", "path": "ca.crt"}],
+                },
+            }
+        )
+        mounts.append({"name": "registry-ca", "mountPath": CA_MOUNT, "readOnly": True})
+    pod_meta = {"labels": meta["labels"], "annotations": meta["annotations"]}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": settings.build_backoff_limit,
+            "template": {
+                "metadata": pod_meta,
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": settings.build_service_account,
+                    "automountServiceAccountToken": False,
+                    "containers": [
+                        {
+                            "name": container,
+                            "image": settings.builder_image,
+                            "command": ["/bin/bash", f"{SCRIPTS_MOUNT}/{script}"],
+                            "env": _env(env),
+                            "volumeMounts": mounts,
+                            "resources": {
+                                "requests": {
+                                    "cpu": settings.build_cpu,
+                                    "memory": settings.build_memory,
+                                },
+                                "limits": {"memory": settings.build_memory_limit},
+                            },
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
+                            # buildah needs to set uids inside its chroot.
+                            "securityContext": {
+                                "capabilities": {"add": ["SETUID", "SETGID"]},
+                            },
+                        }
+                    ],
+                    "volumes": volumes,
+                    **pod_extra,
+                },
+            },
+        },
+    }
+
+
+def build_job(
+    inputs: BuildInputs, mosb: str, uid: str, arch: str, settings: Settings
+) -> dict[str, Any]:
+    """The Job that builds `arch` natively on a node of that architecture."""
+    meta = _meta(build_job_name(mosb, arch), settings.namespace, mosb, uid, "build", arch)
+    env = {
+        "MOSB_ARCH": arch,
+        "MOSB_CONTAINERFILE": f"{INPUTS_MOUNT}/Containerfile",
+        "MOSB_TARGET_IMAGE": f"{inputs.repository}:{inputs.tag(mosb, arch)}",
+        "MOSB_PULL_AUTHFILE": f"{PULL_SECRET_MOUNT}/{DOCKERCONFIG}" if inputs.pull_secret else "",
+        **_common_env(settings),
+    }
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "inputs",
+            "configMap": {
+                "name": inputs_configmap_name(mosb),
+                "items": [{"key": f"Containerfile.{arch}", "path": "Containerfile"}],
+            },
+        }
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "inputs", "mountPath": INPUTS_MOUNT, "readOnly": True}]
+    if inputs.pull_secret:
+        volumes.append(_secret_volume("pull-secret", inputs.pull_secret))
+        mounts.append({"name": "pull-secret", "mountPath": PULL_SECRET_MOUNT, "readOnly": True})
+    pod_extra = {
+        "nodeSelector": {ARCH_LABEL: arch, "kubernetes.io/os": "linux"},
+        "tolerations": build_tolerations(arch),
+    }
+    return _job(
+        meta, inputs.push_secret, settings, "build", "build.sh", env, volumes, mounts, pod_extra
+    )
+
+
+def push_job(
+    inputs: BuildInputs, mosb: str, uid: str, images: Mapping[str, str], settings: Settings
+) -> dict[str, Any]:
+    """The Job that joins the per-architecture images (by digest) into the MOSB's list."""
+    meta = _meta(push_job_name(mosb), settings.namespace, mosb, uid, "push", None)
+    env = {
+        "MOSB_TARGET_IMAGE": f"{inputs.repository}:{mosb}",
+        "MOSB_ARCH_IMAGES": "\n".join(f"{arch} {images[arch]}" for arch in sorted(images)),
+        **_common_env(settings),
+    }
+    # Any architecture can assemble the list; tolerate every architecture's taints.
+    pod_extra = {
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [t for arch in SUPPORTED_ARCHES for t in build_tolerations(arch)],
+    }
+    return _job(meta, inputs.push_secret, settings, "push", "push.sh", env, [], [], pod_extra)

@@ -1,0 +1,189 @@
+"""What the planner sees: small frozen views of Jobs, Pods and MachineOSBuilds. Pure.
+
+The views keep only what decisions need, so the operator's indexes stay small and two
+observations that would lead to the same plan compare equal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from api import (
+    ARCH_BUILDS_ANNOTATION,
+    MACHINE_OS_CONFIG_LABEL,
+    AnnotationError,
+    ArchBuildRecord,
+    decode_arch_builds,
+)
+from mosb_controller.plan.jobs import ARCH_ANNOTATION, MOSB_ANNOTATION, ROLE_LABEL
+
+FRESH_ANNOTATION = "mosb-controller.io/forced-rebuild"
+TERMINAL_CONDITIONS = ("Succeeded", "Failed", "Interrupted")
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == type_:
+            return dict(condition)
+    return None
+
+
+@dataclass(frozen=True)
+class JobView:
+    name: str
+    mosb: str
+    role: str  # build | push
+    arch: str | None
+    uid: str
+    deleting: bool
+    complete: bool
+    failed: bool
+    failure_reason: str | None
+    failure_message: str | None
+    active: int
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+
+def job_view(job: Mapping[str, Any]) -> JobView:
+    meta = job.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    status = job.get("status") or {}
+    complete = _condition(job, "Complete")
+    failed = _condition(job, "Failed")
+    is_failed = bool(failed and failed.get("status") == "True")
+    return JobView(
+        name=str(meta.get("name", "")),
+        mosb=str(annotations.get(MOSB_ANNOTATION, "")),
+        role=str((meta.get("labels") or {}).get(ROLE_LABEL, "")),
+        arch=annotations.get(ARCH_ANNOTATION),
+        uid=str(meta.get("uid", "")),
+        deleting=bool(meta.get("deletionTimestamp")),
+        complete=bool(complete and complete.get("status") == "True"),
+        failed=is_failed,
+        failure_reason=failed.get("reason") if failed and is_failed else None,
+        failure_message=failed.get("message") if failed and is_failed else None,
+        active=int(status.get("active") or 0),
+        start=parse_time(status.get("startTime")),
+        end=parse_time(status.get("completionTime")),
+    )
+
+
+@dataclass(frozen=True)
+class PodView:
+    name: str
+    job: str
+    phase: str
+    node: str | None
+    created: dt.datetime | None
+    exit_code: int | None
+    message: str | None  # termination message (the digest, or the failure excerpt)
+    waiting: str | None  # why it is not running yet (unschedulable, image pull, ...)
+
+
+def pod_view(pod: Mapping[str, Any]) -> PodView:
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    status = pod.get("status") or {}
+    exit_code = message = waiting = None
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        if "terminated" in state:
+            exit_code = state["terminated"].get("exitCode")
+            message = state["terminated"].get("message")
+        elif "waiting" in state and state["waiting"].get("reason") != "ContainerCreating":
+            w = state["waiting"]
+            waiting = f"{w.get('reason')}: {w.get('message', '')}".strip(": ")
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False":
+        waiting = f"unschedulable: {scheduled.get('message', '')}".strip(": ")
+    return PodView(
+        name=str(meta.get("name", "")),
+        job=str(labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or ""),
+        phase=str(status.get("phase", "Pending")),
+        node=(pod.get("spec") or {}).get("nodeName"),
+        created=parse_time(meta.get("creationTimestamp")),
+        exit_code=exit_code,
+        message=message,
+        waiting=waiting,
+    )
+
+
+@dataclass(frozen=True)
+class MosbView:
+    name: str
+    uid: str
+    mosc: str
+    deleting: bool
+    fresh: bool  # created for a rebuild request: no reuse
+    created: dt.datetime | None
+    records: Mapping[str, ArchBuildRecord]
+    record_error: str | None
+    status: Mapping[str, Any] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    resource_version: str = ""
+
+    def condition_true(self, type_: str) -> bool:
+        return any(
+            c.get("type") == type_ and c.get("status") == "True"
+            for c in self.status.get("conditions") or []
+        )
+
+    @property
+    def terminal(self) -> str | None:
+        """The terminal condition that is True (conditions never change after it)."""
+        return next((t for t in TERMINAL_CONDITIONS if self.condition_true(t)), None)
+
+
+def mosb_view(mosb: Mapping[str, Any]) -> MosbView:
+    meta = mosb.get("metadata") or {}
+    annotations = dict(meta.get("annotations") or {})
+    spec = mosb.get("spec") or {}
+    records: Mapping[str, ArchBuildRecord] = {}
+    error = None
+    try:
+        records = decode_arch_builds(annotations.get(ARCH_BUILDS_ANNOTATION))
+    except AnnotationError as exc:
+        error = str(exc)
+    return MosbView(
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        mosc=str(
+            (spec.get("machineOSConfig") or {}).get("name")
+            or (meta.get("labels") or {}).get(MACHINE_OS_CONFIG_LABEL, "")
+        ),
+        deleting=bool(meta.get("deletionTimestamp")),
+        fresh=annotations.get(FRESH_ANNOTATION) == "true",
+        created=parse_time(meta.get("creationTimestamp")),
+        records=records,
+        record_error=error,
+        status=dict(mosb.get("status") or {}),
+        annotations=annotations,
+        resource_version=str(meta.get("resourceVersion", "")),
+    )
+
+
+class RegistryAnswer:
+    """The outcome of an image existence check."""
+
+    EXISTS = "exists"
+    ABSENT = "absent"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    state: str  # RegistryAnswer.*
+    digest: str | None = None  # for EXISTS: the manifest digest
+    detail: str = ""

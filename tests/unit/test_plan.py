@@ -1,0 +1,576 @@
+"""Pure tests of planning: identity, reuse, per-architecture Jobs, status, requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api import (
+    ARCH_BUILDS_ANNOTATION,
+    REBUILD_ANNOTATION,
+    RETRY_FAILED_ANNOTATION,
+    ArchBuildPhase,
+    MachineConfig,
+    MachineConfigPool,
+    MachineOSConfig,
+    decode_arch_builds,
+)
+from mosb_controller import arch
+from mosb_controller.config import Settings
+from mosb_controller.plan import jobs as jobspec
+from mosb_controller.plan.inputs import BuildInputs, build_inputs
+from mosb_controller.plan.mosb import Observed, Plan, plan_mosc
+from mosb_controller.plan.observed import (
+    FRESH_ANNOTATION,
+    ImageCheck,
+    JobView,
+    MosbView,
+    PodView,
+    RegistryAnswer,
+    job_view,
+    mosb_view,
+    pod_view,
+)
+
+NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+REPO = "registry.example.com/ocl/worker"
+ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+CF_ARCH = {"amd64": "AMD64", "arm64": "ARM64", "ppc64le": "PPC64LE", "s390x": "S390X"}
+DIGEST = {a: "sha256:" + f"{i:x}" * 64 for i, a in enumerate(ARCHES, start=1)}
+LIST_DIGEST = "sha256:" + "e" * 64
+
+
+def mosc(
+    entries: Sequence[tuple[str, str]] = (("NoArch", "RUN echo hi"),),
+    annotations: Mapping[str, str] | None = None,
+    pull_secret: str | None = None,
+) -> MachineOSConfig:
+    spec: dict[str, Any] = {
+        "machineConfigPool": {"name": "worker"},
+        "imageBuilder": {"imageBuilderType": "Job"},
+        "renderedImagePushSecret": {"name": "push"},
+        "renderedImagePushSpec": f"{REPO}:latest",
+        "containerFile": [{"containerfileArch": a, "content": c} for a, c in entries],
+    }
+    if pull_secret:
+        spec["baseImagePullSecret"] = {"name": pull_secret}
+    return MachineOSConfig.from_k8s(
+        {
+            "apiVersion": "machineconfiguration.openshift.io/v1",
+            "kind": "MachineOSConfig",
+            "metadata": {"name": "worker", "generation": 3, "annotations": dict(annotations or {})},
+            "spec": spec,
+        }
+    )
+
+
+POOL = MachineConfigPool.from_k8s(
+    {
+        "apiVersion": "machineconfiguration.openshift.io/v1",
+        "kind": "MachineConfigPool",
+        "metadata": {"name": "worker"},
+        "spec": {"nodeSelector": {}, "configuration": {"name": "rendered-worker-1"}},
+    }
+)
+RENDERED = MachineConfig.from_k8s(
+    {
+        "apiVersion": "machineconfiguration.openshift.io/v1",
+        "kind": "MachineConfig",
+        "metadata": {"name": "rendered-worker-1"},
+        "spec": {"osImageURL": "registry.example.com/rhcos@sha256:" + "0" * 64},
+    }
+)
+
+
+def summary(arches: Sequence[str]) -> arch.ArchSummary:
+    unique = tuple(sorted(set(arches)))
+    return arch.ArchSummary(unique, dict.fromkeys(unique, 1), dict.fromkeys(unique, 1))
+
+
+def observed(**changes: Any) -> Observed:
+    base = Observed(
+        mosc=mosc(),
+        mosc_uid="uid-mosc",
+        pool=POOL,
+        rendered=RENDERED,
+        pool_arches=summary(ARCHES),
+        buildable=dict.fromkeys(ARCHES, 1),
+        secrets={"push": "kubernetes.io/dockerconfigjson"},
+        mosbs={},
+        jobs={},
+        pods={},
+        configmaps=frozenset(),
+        images={},
+        now=NOW,
+        settings=Settings(namespace="mosb"),
+    )
+    return replace(base, **changes)
+
+
+def absent_everywhere(plan: Plan) -> dict[str, ImageCheck]:
+    return {ref: ImageCheck(RegistryAnswer.ABSENT) for ref in plan.image_checks}
+
+
+def created(obs: Observed) -> tuple[Plan, MosbView]:
+    """Plan until the MOSB is created (answering registry checks 'absent' unless given)."""
+    plan = plan_mosc(obs)
+    if plan.image_checks:
+        obs = replace(obs, images={**absent_everywhere(plan), **obs.images})
+        plan = plan_mosc(obs)
+    assert plan.create_mosb is not None, plan
+    body = json.loads(json.dumps(plan.create_mosb))
+    body["metadata"]["uid"] = "uid-mosb"
+    body["metadata"]["creationTimestamp"] = "2026-11-22T11:00:00Z"
+    return plan, mosb_view(body)
+
+
+def job(
+    name: str,
+    *,
+    complete: bool = False,
+    failed: bool = False,
+    deleting: bool = False,
+    active: int = 0,
+    arch_: str | None = None,
+    role: str = "build",
+) -> JobView:
+    conditions = []
+    if complete:
+        conditions.append({"type": "Complete", "status": "True"})
+    if failed:
+        conditions.append(
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "x"}
+        )
+    meta: dict[str, Any] = {
+        "name": name,
+        "uid": f"uid-{name}",
+        "labels": {jobspec.ROLE_LABEL: role},
+        "annotations": {
+            jobspec.MOSB_ANNOTATION: "m",
+            **({jobspec.ARCH_ANNOTATION: arch_} if arch_ else {}),
+        },
+    }
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-22T11:59:00Z"
+    return job_view(
+        {
+            "metadata": meta,
+            "status": {
+                "conditions": conditions,
+                "active": active,
+                "startTime": "2026-11-22T11:01:00Z",
+                **({"completionTime": "2026-11-22T11:30:00Z"} if complete else {}),
+            },
+        }
+    )
+
+
+def pod(
+    job_name: str,
+    *,
+    phase: str,
+    exit_code: int | None = None,
+    message: str | None = None,
+    node: str = "node-1",
+) -> PodView:
+    status: dict[str, Any] = {"phase": phase}
+    if exit_code is not None:
+        status["containerStatuses"] = [
+            {"state": {"terminated": {"exitCode": exit_code, "message": message}}}
+        ]
+    return pod_view(
+        {
+            "metadata": {
+                "name": f"{job_name}-abcde",
+                "labels": {"batch.kubernetes.io/job-name": job_name},
+                "creationTimestamp": "2026-11-22T11:01:00Z",
+            },
+            "spec": {"nodeName": node},
+            "status": status,
+        }
+    )
+
+
+def inputs_of(obs: Observed) -> BuildInputs:
+    result = build_inputs(obs.mosc, obs.pool, obs.rendered, obs.pool_arches)
+    assert isinstance(result, BuildInputs)
+    return result
+
+
+# -- identity ----------------------------------------------------------------------------
+entry_lists = st.lists(
+    st.tuples(
+        st.sampled_from(["AMD64", "ARM64", "PPC64LE", "S390X", "NoArch"]),
+        st.text(min_size=1, max_size=30),
+    ),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda e: e[0],
+).filter(lambda es: any(a == "NoArch" for a, _ in es))
+
+
+@given(entry_lists, st.lists(st.sampled_from(ARCHES), min_size=1, max_size=12), st.randoms())
+def test_any_permutation_gives_the_same_name_and_plan(
+    entries: list[tuple[str, str]], node_arches: list[str], rnd: Any
+) -> None:
+    nodes = [
+        arch.node_facts(
+            {
+                "metadata": {"name": f"n{i}", "labels": {arch.ARCH_LABEL: a}},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            }
+        )
+        for i, a in enumerate(node_arches)
+    ]
+    shuffled_entries, shuffled_nodes = list(entries), list(nodes)
+    rnd.shuffle(shuffled_entries)
+    rnd.shuffle(shuffled_nodes)
+    plans = []
+    for es, ns in ((entries, nodes), (shuffled_entries, shuffled_nodes)):
+        pool_arches = arch.detect(ns, {"worker": {}}).pools["worker"]
+        obs = observed(mosc=mosc(es), pool_arches=pool_arches)
+        plans.append(plan_mosc(obs))
+    assert plans[0].mosb_name == plans[1].mosb_name
+    assert plans[0].image_checks == plans[1].image_checks
+    assert plans[0].decisions == plans[1].decisions
+
+
+@given(st.sampled_from(ARCHES), st.text(min_size=1, max_size=40))
+def test_changing_one_architecture_changes_exactly_its_key(target: str, content: str) -> None:
+    before = inputs_of(observed())
+    after = inputs_of(observed(mosc=mosc([("NoArch", "RUN echo hi"), (CF_ARCH[target], content)])))
+    changed = {a for a in ARCHES if before.arch_key(a) != after.arch_key(a)}
+    expected = {target} if content != "RUN echo hi" else set()
+    assert changed == expected
+    assert (before.mosb_name() != after.mosb_name()) == bool(expected)
+
+
+def test_an_entry_for_an_architecture_the_pool_lacks_changes_nothing() -> None:
+    pool = summary(["amd64", "arm64"])
+    before = plan_mosc(observed(pool_arches=pool))
+    after = plan_mosc(
+        observed(pool_arches=pool, mosc=mosc([("NoArch", "RUN echo hi"), ("S390X", "x")]))
+    )
+    assert before.mosb_name == after.mosb_name
+
+
+def test_architecture_set_is_part_of_the_identity() -> None:
+    two = plan_mosc(observed(pool_arches=summary(["amd64", "arm64"])))
+    three = plan_mosc(observed(pool_arches=summary(["amd64", "arm64", "s390x"])))
+    assert two.mosb_name != three.mosb_name
+
+
+# -- creation and reuse ------------------------------------------------------------------
+def test_new_mosb_asks_the_registry_first_then_builds_everything() -> None:
+    first = plan_mosc(observed())
+    assert first.create_mosb is None
+    assert len(first.image_checks) == 4  # each arch's own tag: nothing earlier to reuse
+    plan, mosb = created(observed())
+    assert {r.phase.value for r in mosb.records.values()} == {"Pending"}
+    assert [d.action for d in plan.decisions] == ["build"] * 4
+    meta = plan.create_mosb["metadata"] if plan.create_mosb else {}
+    assert meta["ownerReferences"][0]["uid"] == "uid-mosc"
+    assert plan.mosc_annotations == {
+        "machineconfiguration.openshift.io/current-machine-os-build": mosb.name
+    }
+
+
+def test_reuses_an_earlier_build_with_the_same_key_only_if_its_image_exists() -> None:
+    old_obs = observed(mosc=mosc([("NoArch", "RUN old")]))
+    _, old = created(old_obs)
+    # the earlier MOSB built arm64 with the same arm64 content as the new one
+    new_obs = observed(mosc=mosc([("NoArch", "RUN echo hi"), ("ARM64", "RUN arm")]))
+    old_inputs = inputs_of(observed(mosc=mosc([("NoArch", "RUN old"), ("ARM64", "RUN arm")])))
+    arm_key = inputs_of(new_obs).arch_key("arm64")
+    assert arm_key == old_inputs.arch_key("arm64")
+    record = old.records["amd64"].model_copy(
+        update={
+            "arch": "arm64",
+            "key": arm_key,
+            "phase": ArchBuildPhase.SUCCEEDED,
+            "digest": DIGEST["arm64"],
+            "image": f"{REPO}@{DIGEST['arm64']}",
+        }
+    )
+    done = {"conditions": [{"type": "Succeeded", "status": "True"}]}
+    old = replace(old, name="worker-old", records={"arm64": record}, status=done)
+    ref = f"{REPO}@{DIGEST['arm64']}"
+    obs = replace(new_obs, mosbs={old.name: old})
+    assert ref in plan_mosc(obs).image_checks
+    exists = {ref: ImageCheck(RegistryAnswer.EXISTS, DIGEST["arm64"])}
+    plan, mosb = created(replace(obs, images=exists))
+    assert mosb.records["arm64"].phase.value == "Reused"
+    assert mosb.records["arm64"].reused_from == "worker-old"
+    assert [d.arch for d in plan.decisions if d.action == "reuse"] == ["arm64"]
+    gone = {ref: ImageCheck(RegistryAnswer.ABSENT)}
+    _, rebuilt = created(replace(obs, images=gone))
+    assert rebuilt.records["arm64"].phase.value == "Pending"
+    unknown = {ref: ImageCheck(RegistryAnswer.UNKNOWN, detail="connection refused")}
+    _, unsure = created(replace(obs, images=unknown))
+    assert unsure.records["arm64"].phase.value == "Pending"  # can't check: build
+
+
+# -- Jobs ----------------------------------------------------------------------------------
+def test_one_job_per_architecture_pinned_to_it() -> None:
+    obs = observed()
+    _, mosb = created(obs)
+    plan = plan_mosc(replace(obs, mosbs={mosb.name: mosb}))
+    assert sorted(j["metadata"]["name"] for j in plan.create_jobs) == sorted(
+        jobspec.build_job_name(mosb.name, a) for a in ARCHES
+    )
+    for spec in plan.create_jobs:
+        a = spec["metadata"]["annotations"][jobspec.ARCH_ANNOTATION]
+        pod_spec = spec["spec"]["template"]["spec"]
+        assert pod_spec["nodeSelector"][arch.ARCH_LABEL] == a
+        assert {
+            "key": arch.ARCH_LABEL,
+            "operator": "Equal",
+            "value": a,
+            "effect": "NoSchedule",
+        } in pod_spec["tolerations"]
+        assert pod_spec["restartPolicy"] == "Never"
+        assert spec["metadata"]["ownerReferences"][0]["uid"] == "uid-mosb"
+        env = {e["name"]: e["value"] for e in pod_spec["containers"][0]["env"]}
+        assert env["MOSB_TARGET_IMAGE"] == f"{REPO}:{mosb.name}-{a}"
+    (configmap,) = plan.create_configmaps
+    assert set(configmap["data"]) >= {f"Containerfile.{a}" for a in ARCHES} | {
+        "build.sh",
+        "push.sh",
+    }
+
+
+def test_admin_strings_stay_data() -> None:
+    evil = "RUN echo $(touch /tmp/pwned)\n`rm -rf /`"
+    obs = observed(mosc=mosc([("NoArch", evil)]))
+    _, mosb = created(obs)
+    plan = plan_mosc(replace(obs, mosbs={mosb.name: mosb}))
+    job_text = json.dumps(plan.create_jobs)
+    assert "pwned" not in job_text and "rm -rf" not in job_text
+    assert evil in plan.create_configmaps[0]["data"]["Containerfile.amd64"]
+    for spec in plan.create_jobs:
+        container = spec["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["/bin/bash", "/etc/mosb/scripts/build.sh"]
+
+
+def test_env_values_are_escaped_for_the_kubelet() -> None:
+    inputs = replace(inputs_of(observed()), repository="registry.example.com/a$(HOME)")
+    spec = jobspec.build_job(inputs, "m", "uid", "amd64", Settings())
+    env = {e["name"]: e["value"] for e in spec["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MOSB_TARGET_IMAGE"] == "registry.example.com/a$$(HOME):m-amd64"
+
+
+def progress(
+    obs: Observed, mosb: MosbView, jobs: Mapping[str, JobView], pods: Mapping[str, list[PodView]]
+) -> Plan:
+    return plan_mosc(
+        replace(
+            obs,
+            mosbs={mosb.name: mosb},
+            jobs=dict(jobs),
+            pods=dict(pods),
+            configmaps=frozenset({jobspec.inputs_configmap_name(mosb.name)}),
+        )
+    )
+
+
+def test_no_buildable_node_waits_with_a_message_then_fails() -> None:
+    obs = observed(buildable={"amd64": 1, "arm64": 1, "ppc64le": 1, "s390x": 0})
+    _, mosb = created(obs)
+    plan = progress(obs, mosb, {}, {})
+    assert all("s390x" not in j["metadata"]["name"] for j in plan.create_jobs)
+    records = decode_arch_builds(plan.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
+    assert records["s390x"].phase.value == "Waiting"
+    assert "s390x" in plan.mosb_status[mosb.name]["conditions"][0]["message"]
+    waited = replace(mosb, records=records)
+    later = replace(obs, now=NOW + dt.timedelta(seconds=Settings().no_node_timeout_seconds + 1))
+    failed = progress(later, waited, {}, {})
+    conditions = {c["type"]: c for c in failed.mosb_status[mosb.name]["conditions"]}
+    assert conditions["Failed"]["status"] == "True"
+    assert (
+        "s390x" in conditions["Failed"]["message"]
+        and "NoBuildableNode" in conditions["Failed"]["message"]
+    )
+
+
+def started(obs: Observed) -> tuple[MosbView, dict[str, JobView]]:
+    _, mosb = created(obs)
+    plan = progress(obs, mosb, {}, {})
+    records = decode_arch_builds(plan.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
+    jobs = {n: job(n, active=1) for n in (j["metadata"]["name"] for j in plan.create_jobs)}
+    return replace(mosb, records=records), jobs
+
+
+def conditions_of(plan: Plan, mosb: MosbView) -> dict[str, dict[str, str]]:
+    return {c["type"]: c for c in plan.mosb_status[mosb.name]["conditions"]}
+
+
+def test_failure_names_the_architecture_the_job_and_the_cause() -> None:
+    obs = observed()
+    mosb, jobs = started(obs)
+    arm = jobspec.build_job_name(mosb.name, "arm64")
+    jobs[arm] = job(arm, failed=True)
+    pods = {
+        arm: [
+            pod(
+                arm,
+                phase="Failed",
+                exit_code=1,
+                message="error: a step of the Containerfile failed\nRUN make: exit 2",
+            )
+        ]
+    }
+    plan = progress(obs, mosb, jobs, pods)
+    failed = conditions_of(plan, mosb)["Failed"]
+    assert failed["status"] == "True"
+    assert (
+        "arm64" in failed["message"]
+        and arm in failed["message"]
+        and "RUN make: exit 2" in failed["message"]
+    )
+    assert plan.pool_condition is not None and plan.pool_condition["status"] == "True"
+    assert plan.pool_condition["reason"] == "BuildFailed"
+    assert any(e.reason == "ArchBuildFailed" and "arm64" in e.message for e in plan.events)
+
+
+def test_job_deleted_interrupts_but_pod_deleted_does_not() -> None:
+    obs = observed()
+    mosb, jobs = started(obs)
+    records = {
+        a: r.model_copy(update={"job": jobspec.build_job_name(mosb.name, a)})
+        for a, r in mosb.records.items()
+    }
+    mosb = replace(mosb, records=records)
+    amd = jobspec.build_job_name(mosb.name, "amd64")
+    without_pods = progress(obs, mosb, jobs, {})  # a deleted pod: the Job makes another
+    assert conditions_of(without_pods, mosb)["Interrupted"]["status"] == "False"
+    del jobs[amd]
+    interrupted = progress(obs, mosb, jobs, {})
+    assert conditions_of(interrupted, mosb)["Interrupted"]["status"] == "True"
+    assert "amd64" in conditions_of(interrupted, mosb)["Interrupted"]["message"]
+
+
+def finish_builds(
+    obs: Observed, mosb: MosbView, jobs: dict[str, JobView]
+) -> tuple[MosbView, dict[str, list[PodView]]]:
+    pods = {}
+    for a in mosb.records:
+        name = jobspec.build_job_name(mosb.name, a)
+        jobs[name] = job(name, complete=True)
+        pods[name] = [pod(name, phase="Succeeded", exit_code=0, message=DIGEST[a])]
+    plan = progress(obs, mosb, jobs, pods)
+    records = decode_arch_builds(plan.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
+    return replace(mosb, records=records), pods
+
+
+def test_all_built_then_push_then_published() -> None:
+    obs = observed()
+    mosb, jobs = started(obs)
+    mosb, pods = finish_builds(obs, mosb, jobs)
+    assert {r.phase.value for r in mosb.records.values()} == {"Succeeded"}
+    plan = progress(obs, mosb, jobs, pods)
+    (push,) = plan.create_jobs
+    env = {e["name"]: e["value"] for e in push["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MOSB_ARCH_IMAGES"].splitlines() == [f"{a} {REPO}@{DIGEST[a]}" for a in ARCHES]
+    push_name = jobspec.push_job_name(mosb.name)
+    jobs[push_name] = job(push_name, complete=True, role="push")
+    pods[push_name] = [pod(push_name, phase="Succeeded", exit_code=0, message=LIST_DIGEST)]
+    done = progress(obs, mosb, jobs, pods)
+    status = done.mosb_status[mosb.name]
+    assert conditions_of(done, mosb)["Succeeded"]["status"] == "True"
+    assert status["digestedImagePushSpec"] == f"{REPO}@{LIST_DIGEST}"
+    assert status["buildEnd"] > status["buildStart"]
+    assert done.mosc_status == {
+        "observedGeneration": 3,
+        "currentImagePullSpec": f"{REPO}@{LIST_DIGEST}",
+        "machineOSBuild": {
+            "group": "machineconfiguration.openshift.io",
+            "resource": "machineosbuilds",
+            "name": mosb.name,
+        },
+    }
+    assert sorted(done.delete_jobs) == sorted(jobs)
+    assert done.delete_configmaps == [jobspec.inputs_configmap_name(mosb.name)]
+
+
+def test_homogeneous_pool_builds_one_plain_image_without_push() -> None:
+    obs = observed(pool_arches=summary(["amd64"]))
+    mosb, jobs = started(obs)
+    (only,) = jobs
+    env = plan_mosc(replace(obs, mosbs={mosb.name: mosb}, jobs={}))
+    (spec,) = [j for j in env.create_jobs if j["metadata"]["name"] == only]
+    container = spec["spec"]["template"]["spec"]["containers"][0]
+    target = {e["name"]: e["value"] for e in container["env"]}["MOSB_TARGET_IMAGE"]
+    assert target == f"{REPO}:{mosb.name}"  # the MOSB tag itself: a plain image
+    mosb, pods = finish_builds(obs, mosb, jobs)
+    plan = progress(obs, mosb, jobs, pods)
+    assert not plan.create_jobs
+    assert plan.mosb_status[mosb.name]["digestedImagePushSpec"] == f"{REPO}@{DIGEST['amd64']}"
+
+
+# -- requests ------------------------------------------------------------------------------
+def test_rebuild_recreates_the_mosb_without_reuse_and_is_cleared_when_done() -> None:
+    obs = observed()
+    _, mosb = created(obs)
+    asked = replace(obs, mosc=mosc(annotations={REBUILD_ANNOTATION: ""}), mosbs={mosb.name: mosb})
+    assert plan_mosc(asked).delete_mosbs == [mosb.name]
+    gone = replace(asked, mosbs={})
+    fresh_plan = plan_mosc(gone)
+    assert fresh_plan.image_checks == []  # no reuse: nothing to ask
+    assert fresh_plan.create_mosb is not None
+    assert fresh_plan.create_mosb["metadata"]["annotations"][FRESH_ANNOTATION] == "true"
+    body = json.loads(json.dumps(fresh_plan.create_mosb))
+    body["metadata"]["uid"] = "u2"
+    body["status"] = {"conditions": [{"type": "Succeeded", "status": "True"}]}
+    served = plan_mosc(replace(gone, mosbs={mosb.name: mosb_view(body)}))
+    assert served.mosb_annotations[mosb.name][FRESH_ANNOTATION] is None
+    assert served.mosc_annotations[REBUILD_ANNOTATION] is None
+
+
+def test_retry_failed_recreates_and_is_cleared_once_the_new_build_runs() -> None:
+    obs = observed(mosc=mosc(annotations={RETRY_FAILED_ANNOTATION: ""}))
+    _, mosb = created(obs)
+    failed = replace(mosb, status={"conditions": [{"type": "Failed", "status": "True"}]})
+    assert plan_mosc(replace(obs, mosbs={mosb.name: failed})).delete_mosbs == [mosb.name]
+    again = plan_mosc(replace(obs, mosbs={mosb.name: mosb}))
+    assert again.mosc_annotations[RETRY_FAILED_ANNOTATION] is None
+
+
+def test_other_unfinished_builds_of_the_mosc_are_removed_first() -> None:
+    obs = observed()
+    _, mosb = created(observed(mosc=mosc([("NoArch", "RUN old")])))
+    plan = plan_mosc(replace(obs, mosbs={mosb.name: mosb}))
+    assert plan.delete_mosbs == [mosb.name]
+    assert plan.create_mosb is None  # waits until it is gone
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"pool": None}, "PoolNotFound"),
+        ({"rendered": None}, "RenderedConfigNotFound"),
+        ({"pool_arches": summary([])}, "NoArchitectures"),
+        ({"secrets": {}}, "PushSecretNotFound"),
+        ({"secrets": {"push": "Opaque"}}, "PushSecretWrongType"),
+        ({"mosc": mosc([("AMD64", "x")])}, "NoContainerfile"),
+        ({"mosc": mosc(pull_secret="pull")}, "PullSecretNotFound"),  # noqa: S106
+    ],
+)
+def test_refusals_say_why(change: dict[str, Any], reason: str) -> None:
+    plan = plan_mosc(observed(**change))
+    assert plan.refusal is not None and plan.refusal.reason == reason
+    assert plan.create_mosb is None
+
+
+@settings(max_examples=30)
+@given(st.randoms())
+def test_planning_twice_gives_the_same_plan(rnd: Any) -> None:
+    obs = observed()
+    mosb, jobs = started(obs)
+    assert progress(obs, mosb, jobs, {}) == progress(obs, mosb, jobs, {})
