@@ -1,10 +1,10 @@
 """Measure the push step: what publishing the manifest list costs once the images exist.
 
 Starts a local registry, seeds a multi-arch base image with an incompressible payload
-per architecture (so a re-uploaded layer can't hide), builds every architecture's image
-with build.sh (run through the pod runner, as the build Jobs would), then runs the push
-Job's pod (push.sh) several times, each under a new tag, and reads the registry's access
-log for what each run sent:
+per architecture (so a re-uploaded layer can't hide), runs the controller's rendered build
+Job of every architecture (build.sh, through the pod runner), then the controller's
+rendered push Job (push.sh) several times, each rendered for a new MachineOSBuild name so
+each publishes a new tag, and reads the registry's access log for what each run sent:
 
 * requests: all HTTP requests of the run;
 * upload requests: POST/PATCH/PUT to ``/v2/<repo>/blobs/uploads/`` (zero is the goal),
@@ -24,6 +24,7 @@ The table goes to stderr; the JSON to stdout, or to ``--json PATH``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -34,13 +35,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import podrunner
 import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-# The pod contract (make_build_pod/make_push_pod) lives with the tests: one place to swap.
+# The rendered Jobs and the cluster data their volumes name: shared with the tests.
 from tests.registry import test_build_push_scripts as contract  # noqa: E402
 
 ALL_ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
@@ -171,11 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = registry.seed_base_image(
             reg, contract.BASE_REPO, arches, payload_bytes=int(args.payload_mib * 1024 * 1024)
         )
-        mosb = "bench-" + time.strftime("%H%M%S")
+        inputs = contract.make_inputs(reg, base, arches, mosc="bench-" + time.strftime("%H%M%S"))
+        sc = contract.scenario(reg, inputs, image_format=args.format)
         built: dict[str, contract.Built] = {}
 
         def build() -> bool:
-            built.update(contract.build_all(reg, base, mosb, arches, tmp, image_format=args.format))
+            built.update(contract.build_all(sc, tmp))
             return all(b.outcome.exit_code == 0 for b in built.values())
 
         # a reference row: the builds' own pushes do upload (their new layers and configs;
@@ -183,24 +184,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stuck at zero
         figures.append(measure(reg, f"build.sh x{len(arches)} (reference)", 0, build))
         build_seconds = figures[-1].seconds
-        refs = {
-            a: f"{reg.host}/{contract.REPO}@{contract.assert_ok(b.outcome)}"
-            for a, b in built.items()
-        }
-        data = contract.pod_volumes(reg)
+        refs = contract.digested(sc, built)
 
         for i in range(args.runs):
-            pod = contract.make_push_pod(
-                mosb=mosb,
-                target_image=f"{reg.host}/{contract.REPO}:{mosb}-list{i}",
-                arch_images=refs,
-                image_format=args.format,
-            )
+            # the same images, published by the push Job of another MOSB name (a new tag)
+            run_sc = dataclasses.replace(sc, mosb=f"{sc.mosb}-list{i}")
+            job = run_sc.push_job(refs)
 
-            def push(pod: dict[str, Any] = pod, i: int = i) -> bool:
-                outcome = podrunner.run_pod(
-                    pod, contract.only_declared(pod, data), workdir=tmp / f"push-{i}", timeout=300
-                )
+            def push(
+                run_sc: contract.Scenario = run_sc, job: dict[str, Any] = job, i: int = i
+            ) -> bool:
+                outcome = run_sc.run(job, tmp / f"push-{i}")
                 if outcome.exit_code != 0:
                     print(outcome.termination_message, file=sys.stderr)
                 return outcome.exit_code == 0
@@ -217,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for a, ref in refs.items():
                         b("manifest", "add", *opts, "--arch", a, "--os", "linux",
                           "bench-list", f"docker://{ref}")  # fmt: skip
-                    target = f"docker://{reg.host}/{contract.REPO}:{mosb}-all{i}"
+                    target = f"docker://{reg.host}/{contract.REPO}:{sc.mosb}-all{i}"
 
                     def push_all(
                         b: registry.Buildah = b, opts: list[str] = opts, target: str = target

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 RESYNC_SECONDS = 30.0
 RETRY_SECONDS = 2.0
 WORKERS = 4
+MAX_CHECK_ROUNDS = 8
 
 
 @dataclass
@@ -56,7 +57,8 @@ class BuildController:
         settings: Settings,
         checker: ImageChecker,
         record: Callable[[], ClusterRecord | None],
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        # Whole seconds: the API's timestamps have no more, and records compare with them.
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(microsecond=0),
     ) -> None:
         self.writer, self.settings, self.checker = writer, settings, checker
         self.record, self.clock = record, clock
@@ -166,11 +168,14 @@ class BuildController:
         if obs is None:
             return None
         plan = plan_mosc(obs)
-        if plan.image_checks:
+        # An answer may lead to the next candidate: ask until the plan needs nothing new
+        # (an architecture has at most a few candidates, so this ends quickly).
+        for _ in range(MAX_CHECK_ROUNDS):
+            if not plan.image_checks:
+                break
             secret = obs.mosc.spec.rendered_image_push_secret.name
-            answers = await asyncio.gather(
-                *(self.checker.check(r, secret) for r in plan.image_checks)
-            )
+            checks = (self.checker.check(ref, secret) for ref in plan.image_checks)
+            answers = await asyncio.gather(*checks)
             images.update(zip(plan.image_checks, answers, strict=True))
             obs = self.observe(mosc_name, images)
             if obs is None:
@@ -192,6 +197,9 @@ class BuildController:
             log.info("MachineOSConfig %s: creating MachineOSBuild %s", mosc, plan.mosb_name)
             await run(w.create_cluster_object, "machineosbuilds", plan.create_mosb)
         for body in plan.create_configmaps + plan.create_jobs:
+            log.info(
+                "MachineOSConfig %s: creating %s %s", mosc, body["kind"], body["metadata"]["name"]
+            )
             await run(w.create_namespaced, body)
         for name, status in plan.mosb_status.items():
             version = obs.mosbs[name].resource_version or None

@@ -42,24 +42,19 @@ def classify(returncode: int, stdout: bytes, stderr: str) -> ImageCheck:
 class ImageChecker:
     def __init__(self, writer: Writer, settings: Settings, skopeo: str = "skopeo") -> None:
         self.writer, self.settings, self.skopeo = writer, settings, skopeo
-        self._found: TTLCache[str, ImageCheck] = TTLCache(maxsize=4096, ttl=600)
-        self._missing: TTLCache[str, ImageCheck] = TTLCache(maxsize=4096, ttl=20)
+        # Only "exists" is cached, briefly: a "no" can turn into a "yes" the moment a build
+        # pushes, and a stale "no" would rebuild what a retry should reuse.
+        self._found: TTLCache[str, ImageCheck] = TTLCache(maxsize=4096, ttl=60)
         self.calls = 0
 
     async def check(self, ref: str, push_secret: str) -> ImageCheck:
-        cached = self._found.get(ref) or self._missing.get(ref)
+        cached = self._found.get(ref)
         if cached is not None:
             return cached
         answer = await asyncio.to_thread(self._check, ref, push_secret)
         if answer.state == RegistryAnswer.EXISTS:
             self._found[ref] = answer
-        elif answer.state == RegistryAnswer.ABSENT:
-            self._missing[ref] = answer
         return answer
-
-    def forget(self, ref: str) -> None:
-        self._found.pop(ref, None)
-        self._missing.pop(ref, None)
 
     def _check(self, ref: str, push_secret: str) -> ImageCheck:
         self.calls += 1

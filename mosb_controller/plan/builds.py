@@ -157,6 +157,12 @@ def advance_record(
         ), True
     outcome = job_outcome(job, pods, now)
     image = f"{image_repository}@{outcome.digest}" if outcome.digest else None
+    start = (
+        record.start
+        if record.start and record.phase is not ArchBuildPhase.WAITING
+        else outcome.start
+    )
+    end = max(outcome.end, start) if outcome.end and start else outcome.end
     updated = record.model_copy(
         update={
             "job": job.name,
@@ -165,10 +171,8 @@ def advance_record(
             "image": image,
             "reason": outcome.reason,
             "message": outcome.message,
-            "start": record.start
-            if record.phase is not ArchBuildPhase.WAITING and record.start
-            else outcome.start,
-            "end": outcome.end,
+            "start": start,
+            "end": end,
         }
     )
     return updated, False

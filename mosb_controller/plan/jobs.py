@@ -66,9 +66,10 @@ def _meta(name: str, namespace: str, mosb: str, uid: str, role: str, arch: str |
 def inputs_configmap(
     inputs: BuildInputs, mosb: str, uid: str, arches: list[str], settings: Settings
 ) -> dict[str, Any]:
-    """The scripts and each building architecture's rendered Containerfile."""
+    """The scripts and every architecture's rendered Containerfile: all of them, so an
+    architecture that starts later (after waiting for a node, or on a retry) finds its own."""
     data = dict(script_files())
-    for arch in arches:
+    for arch in sorted({*arches, *inputs.architectures}):
         data[f"Containerfile.{arch}"] = inputs.rendered_containerfile(mosb, arch)
     meta = _meta(inputs_configmap_name(mosb), settings.namespace, mosb, uid, "inputs", None)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}

@@ -285,13 +285,21 @@ def _create(plan: Plan, obs: Observed, inputs: BuildInputs, desired: str, fresh:
 
 
 def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) -> None:
-    if mosb.record_error is not None:
-        plan.events.append(
-            EventSpec("MachineOSBuild", mosb.name, "Warning", "RecordUnreadable", mosb.record_error)
+    if mosb.record_error is not None:  # someone edited our annotation: say so, once
+        plan.refusal = Refusal(
+            "RecordUnreadable", f"MachineOSBuild {mosb.name}: {mosb.record_error}"
         )
         return
     settings, now = obs.settings, obs.now
     terminal = mosb.terminal
+    # Jobs of an earlier MOSB with the same name (deleted for a rebuild or retry) may
+    # outlive it until garbage collection: they are not this build's. Remove them first.
+    names = {jobspec.build_job_name(mosb.name, a) for a in mosb.records}
+    names.add(jobspec.push_job_name(mosb.name))
+    stale = [j for n, j in obs.jobs.items() if n in names and j.owner_uid != mosb.uid]
+    if stale:
+        plan.delete_jobs += [j.name for j in stale if not j.deleting]
+        return
     records: dict[str, ArchBuildRecord] = {}
     to_build = []
     for arch, record in sorted(mosb.records.items()):

@@ -43,6 +43,7 @@ def _condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
 class JobView:
     name: str
     mosb: str
+    owner_uid: str  # the MOSB that owns it: a Job left by an earlier MOSB of the same name differs
     role: str  # build | push
     arch: str | None
     uid: str
@@ -66,6 +67,10 @@ def job_view(job: Mapping[str, Any]) -> JobView:
     return JobView(
         name=str(meta.get("name", "")),
         mosb=str(annotations.get(MOSB_ANNOTATION, "")),
+        owner_uid=next(
+            (str(o.get("uid")) for o in meta.get("ownerReferences") or [] if o.get("controller")),
+            "",
+        ),
         role=str((meta.get("labels") or {}).get(ROLE_LABEL, "")),
         arch=annotations.get(ARCH_ANNOTATION),
         uid=str(meta.get("uid", "")),

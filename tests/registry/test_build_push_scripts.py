@@ -1,24 +1,29 @@
-"""The build and push scripts, run as their Jobs' pods would run them, against a real registry.
+"""The controller's build and push Jobs, run for real against a real registry.
 
-Every image here is made locally (``buildah from scratch``); the registry is Debian's
-``docker-registry`` on 127.0.0.1 with TLS and htpasswd auth (``hack/registry.py``); each
-pod runs through ``hack/podrunner.py``, which materialises the ConfigMap/Secret volumes
-and runs the container's command with its env, so the exact scripts of
-``mosb_controller/scripts`` run.
+Every Job and ConfigMap here is rendered by the controller itself
+(``mosb_controller.plan.jobs``: ``build_job``, ``push_job``, ``inputs_configmap``) from a
+``BuildInputs``; nothing of the pod contract is written by hand. Each Job's pod runs
+through ``hack/podrunner.py``, which materialises the volumes from the data of the
+ConfigMaps/Secrets they name (applying each volume's ``items``) and runs the container's
+command with its env, expanded like the kubelet: so the exact scripts, args, env and
+mounted files the controller renders run here, with real buildah and skopeo.
 
-``make_build_pod`` / ``make_push_pod`` write the pod specs by hand for now; they are the
-single place to swap for the controller's rendered Job specs.
+Every image is made locally (``buildah from scratch``); the registry is Debian's
+``docker-registry`` on 127.0.0.1 with TLS and htpasswd auth (``hack/registry.py``). The
+registry's CA reaches the Jobs as the CA ConfigMap would (key ``ca-bundle.crt``), the
+credentials as the push/pull Secrets would (key ``.dockerconfigjson``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,9 @@ import pytest
 
 import podrunner
 import registry
+from mosb_controller.config import Settings
+from mosb_controller.plan import jobs
+from mosb_controller.plan.inputs import BuildInputs
 
 pytestmark = [pytest.mark.registry]
 
@@ -37,12 +45,15 @@ BASE_REPO = "ocp/rhcos"
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 POD_TIMEOUT = 300.0
 
-SCRIPTS_MOUNT = "/etc/mosb/scripts"
-INPUTS_MOUNT = "/etc/mosb/inputs"
-PUSH_SECRET_MOUNT = "/etc/mosb/push-secret"  # noqa: S105 (a path, not a secret)
-PULL_SECRET_MOUNT = "/etc/mosb/pull-secret"  # noqa: S105
-CA_MOUNT = "/etc/mosb/certs"
-DOCKERCONFIG = ".dockerconfigjson"  # the key (and file name) of a pull/push Secret
+NAMESPACE = "openshift-machine-config-operator"
+CA_CONFIGMAP = "mosb-registry-ca"
+CA_KEY = "ca-bundle.crt"  # the key the CA ConfigMap holds the bundle under
+PUSH_SECRET = "mosb-push-secret"  # noqa: S105 - a Secret's name
+PULL_SECRET = "mosb-pull-secret"  # noqa: S105 - a Secret's name
+RENDERED_CONFIG = "rendered-worker-5b1a0c7e2d"
+UID = "0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"
+MOSB_LABEL = "machineconfiguration.openshift.io/machine-os-build"
+CONFIG_LABEL = "machineconfiguration.openshift.io/rendered-machine-config"
 
 
 # -- tools ------------------------------------------------------------------------------
@@ -67,178 +78,124 @@ def base_image(reg: registry.LocalRegistry) -> str:
     return registry.seed_base_image(reg, BASE_REPO, ALL_ARCHES)
 
 
-def scripts_data() -> dict[str, bytes]:
-    """The "scripts" ConfigMap: every script of ``mosb_controller/scripts`` (the entry
-    points and the ``common.sh`` they source from their own directory)."""
-    data = {p.name: p.read_bytes() for p in sorted(SCRIPTS_DIR.glob("*.sh"))}
-    assert {"build.sh", "push.sh", "common.sh"} <= data.keys(), sorted(data)
-    return data
-
-
-def k8s_literal(value: str) -> str:
-    """An env value/arg the kubelet passes through unchanged (``$`` -> ``$$``)."""
-    return value.replace("$", "$$")
-
-
-# -- the pod contract (hand-written; to be replaced by the controller's Job specs) --------
-def one_file_volume(name: str, kind: str, source: str, key: str, path: str) -> dict[str, Any]:
-    """A volume of one ConfigMap (``kind="configMap"``) or Secret key, as the file ``path``."""
-    ref = "secretName" if kind == "secret" else "name"
-    return {"name": name, kind: {ref: source, "items": [{"key": key, "path": path}]}}
-
-
-def make_build_pod(
-    *,
-    mosb: str,
-    arch: str,
-    target_image: str,
-    image_format: str = "oci",
-    tls_verify: bool = True,
-    pull_secret: bool = True,
-    ca: bool = True,
-) -> dict[str, Any]:
-    """The build Job's pod for one architecture."""
-    env = [
-        {"name": "MOSB_ARCH", "value": k8s_literal(arch)},
-        {"name": "MOSB_CONTAINERFILE", "value": f"{INPUTS_MOUNT}/Containerfile"},
-        {"name": "MOSB_TARGET_IMAGE", "value": k8s_literal(target_image)},
-        {"name": "MOSB_PUSH_AUTHFILE", "value": f"{PUSH_SECRET_MOUNT}/{DOCKERCONFIG}"},
-        {
-            "name": "MOSB_PULL_AUTHFILE",
-            "value": f"{PULL_SECRET_MOUNT}/{DOCKERCONFIG}" if pull_secret else "",
-        },
-        {"name": "MOSB_TLS_VERIFY", "value": "true" if tls_verify else "false"},
-        {"name": "MOSB_CA_DIR", "value": CA_MOUNT if ca else ""},
-        {"name": "MOSB_IMAGE_FORMAT", "value": image_format},
-        {"name": "MOSB_RESULT_FILE", "value": "/dev/termination-log"},
-    ]
-    volumes: list[dict[str, Any]] = [
-        {"name": "scripts", "configMap": {"name": "mosb-scripts", "defaultMode": 0o555}},
-        one_file_volume(
-            "inputs", "configMap", f"{mosb}-inputs", f"Containerfile.{arch}", "Containerfile"
-        ),
-        one_file_volume("push-secret", "secret", "push-secret", DOCKERCONFIG, DOCKERCONFIG),
-        {"name": "containers-storage", "emptyDir": {}},
-    ]
-    mounts: list[dict[str, Any]] = [
-        {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
-        {"name": "inputs", "mountPath": INPUTS_MOUNT, "readOnly": True},
-        {"name": "push-secret", "mountPath": PUSH_SECRET_MOUNT, "readOnly": True},
-        {"name": "containers-storage", "mountPath": "/var/lib/containers"},
-    ]
-    if pull_secret:
-        volumes.append(
-            one_file_volume("pull-secret", "secret", "pull-secret", DOCKERCONFIG, DOCKERCONFIG)
-        )
-        mounts.append({"name": "pull-secret", "mountPath": PULL_SECRET_MOUNT, "readOnly": True})
-    if ca:
-        volumes.append(
-            one_file_volume(
-                "registry-ca", "configMap", "mosb-registry-ca", "ca-bundle.crt", "ca.crt"
-            )
-        )
-        mounts.append({"name": "registry-ca", "mountPath": CA_MOUNT, "readOnly": True})
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": f"{mosb}-build-{arch}"[:63], "namespace": "openshift-mco"},
-        "spec": {
-            "restartPolicy": "Never",
-            "nodeSelector": {"kubernetes.io/arch": arch},
-            "containers": [
-                {
-                    "name": "build",
-                    "image": "quay.io/buildah/stable",
-                    "command": ["/bin/bash", f"{SCRIPTS_MOUNT}/build.sh"],
-                    "env": env,
-                    "volumeMounts": mounts,
-                    "terminationMessagePolicy": "FallbackToLogsOnError",
-                }
-            ],
-            "volumes": volumes,
-        },
-    }
-
-
-def make_push_pod(
-    *,
-    mosb: str,
-    target_image: str,
-    arch_images: Mapping[str, str] | str,
-    image_format: str = "oci",
-    ca: bool = True,
-) -> dict[str, Any]:
-    """The push Job's pod: ``arch_images`` maps arch -> ``repo@digest`` (or raw env text)."""
-    lines = (
-        arch_images
-        if isinstance(arch_images, str)
-        else "".join(f"{a} {ref}\n" for a, ref in sorted(arch_images.items()))
-    )
-    pod = make_build_pod(mosb=mosb, arch="amd64", target_image=target_image, ca=ca)
-    ctr = pod["spec"]["containers"][0]
-    ctr["name"] = "push"
-    ctr["command"] = ["/bin/bash", f"{SCRIPTS_MOUNT}/push.sh"]
-    ctr["env"] = [
-        {"name": "MOSB_TARGET_IMAGE", "value": k8s_literal(target_image)},
-        {"name": "MOSB_ARCH_IMAGES", "value": k8s_literal(lines)},
-        {"name": "MOSB_PUSH_AUTHFILE", "value": f"{PUSH_SECRET_MOUNT}/{DOCKERCONFIG}"},
-        {"name": "MOSB_TLS_VERIFY", "value": "true"},
-        {"name": "MOSB_CA_DIR", "value": CA_MOUNT if ca else ""},
-        {"name": "MOSB_IMAGE_FORMAT", "value": image_format},
-        {"name": "MOSB_RESULT_FILE", "value": "/dev/termination-log"},
-    ]
-    keep = {"scripts", "push-secret", "registry-ca", "containers-storage"}
-    ctr["volumeMounts"] = [m for m in ctr["volumeMounts"] if m["name"] in keep]
-    pod["spec"]["volumes"] = [v for v in pod["spec"]["volumes"] if v["name"] in keep]
-    pod["metadata"]["name"] = f"{mosb}-push"[:63]
-    del pod["spec"]["nodeSelector"]
-    return pod
-
-
-def pod_volumes(
-    reg: registry.LocalRegistry,
-    *,
-    containerfiles: Mapping[str, str] | None = None,
-    wrong_push: bool = False,
-    wrong_pull: bool = False,
-) -> dict[str, dict[str, bytes]]:
-    """The data of the ConfigMaps/Secrets the pods' volumes refer to."""
-    data: dict[str, dict[str, bytes]] = {
-        "scripts": scripts_data(),
-        "push-secret": {DOCKERCONFIG: reg.dockerconfigjson(wrong_password=wrong_push)},
-        "pull-secret": {DOCKERCONFIG: reg.dockerconfigjson(wrong_password=wrong_pull)},
-        "registry-ca": {"ca-bundle.crt": (reg.ca_dir / "ca.crt").read_bytes()},
-    }
-    if containerfiles is not None:
-        data["inputs"] = {f"Containerfile.{a}": c.encode() for a, c in containerfiles.items()}
-    return data
-
-
-def only_declared(pod: Mapping[str, Any], data: Mapping[str, dict[str, bytes]]) -> dict[str, Any]:
-    names = {v["name"] for v in podrunner.pod_spec_of(pod).get("volumes") or []}
-    return {k: v for k, v in data.items() if k in names}
-
-
-def run(
-    pod: Mapping[str, Any], data: Mapping[str, dict[str, bytes]], workdir: Path
-) -> podrunner.PodOutcome:
-    return podrunner.run_pod(pod, only_declared(pod, data), workdir=workdir, timeout=POD_TIMEOUT)
-
-
-def containerfile(base: str, mosb: str, extra: str = "") -> str:
-    # No RUN: nothing may need emulation when building a foreign architecture here.
+# -- the controller's objects and the cluster data they name ------------------------------
+def containerfile(extra: str = "") -> str:
+    """An admin's Containerfile content, in the upstream convention: it starts from the
+    stage ``configs`` the controller renders in front of it. No RUN: nothing may need
+    emulation when building a foreign architecture here."""
     return (
-        f"FROM {base} AS base\n"
-        f"FROM {base}\n"
+        "FROM configs AS final\n"
         "ARG TARGETARCH\n"
-        f'LABEL io.mosb.test.mosb="{mosb}" io.mosb.test.targetarch="${{TARGETARCH}}"\n'
-        "COPY --from=base /etc/base-release /usr/share/mosb/base-release\n"
+        'LABEL io.mosb.test.targetarch="${TARGETARCH}"\n'
+        "COPY --from=configs /etc/base-release /usr/share/mosb/base-release\n"
         f"{extra}"
     )
 
 
-def new_mosb(prefix: str = "worker") -> str:
-    return f"{prefix}-{secrets.token_hex(5)}"
+def make_inputs(
+    reg: registry.LocalRegistry,
+    base: str,
+    arches: Sequence[str],
+    *,
+    mosc: str = "",
+    content: str | None = None,
+) -> BuildInputs:
+    """What the controller would plan from a MOSC targeting ``<registry>/REPO``, its pool
+    having nodes of ``arches``; every architecture gets ``content``."""
+    return BuildInputs(
+        mosc=mosc or f"worker-{secrets.token_hex(4)}",
+        pool="worker",
+        rendered_config=RENDERED_CONFIG,
+        base_image=base,
+        architectures=tuple(sorted(arches)),
+        containerfiles=dict.fromkeys(arches, containerfile() if content is None else content),
+        repository=f"{reg.host}/{REPO}",
+        push_secret=PUSH_SECRET,
+        pull_secret=PULL_SECRET,
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One MachineOSBuild: its rendered objects, and the data of every ConfigMap and
+    Secret its Jobs' volumes name (as the cluster would hold them)."""
+
+    reg: registry.LocalRegistry
+    inputs: BuildInputs
+    mosb: str
+    settings: Settings
+    wrong_push: bool = False
+    wrong_pull: bool = False
+
+    def configmap(self) -> dict[str, Any]:
+        arches = list(self.inputs.architectures)
+        return jobs.inputs_configmap(self.inputs, self.mosb, UID, arches, self.settings)
+
+    def build_job(self, arch: str) -> dict[str, Any]:
+        return jobs.build_job(self.inputs, self.mosb, UID, arch, self.settings)
+
+    def push_job(self, images: Mapping[str, str]) -> dict[str, Any]:
+        return jobs.push_job(self.inputs, self.mosb, UID, images, self.settings)
+
+    def objects(self) -> dict[tuple[str, str], dict[str, bytes]]:
+        """(kind, name) -> data of the ConfigMaps and Secrets in the Jobs' namespace."""
+        cm = self.configmap()
+        objects = {
+            ("ConfigMap", cm["metadata"]["name"]): {k: v.encode() for k, v in cm["data"].items()},
+            ("ConfigMap", CA_CONFIGMAP): {CA_KEY: (self.reg.ca_dir / "ca.crt").read_bytes()},
+            ("Secret", self.inputs.push_secret): {
+                jobs.DOCKERCONFIG: self.reg.dockerconfigjson(wrong_password=self.wrong_push)
+            },
+        }
+        if self.inputs.pull_secret:
+            objects["Secret", self.inputs.pull_secret] = {
+                jobs.DOCKERCONFIG: self.reg.dockerconfigjson(wrong_password=self.wrong_pull)
+            }
+        return objects
+
+    def volume_data(self, job: Mapping[str, Any]) -> dict[str, dict[str, bytes]]:
+        """Volume name -> the data of the ConfigMap/Secret the volume names; podrunner
+        applies the volume's ``items`` (and modes) as the kubelet does. A volume whose
+        object doesn't exist gets nothing, so podrunner refuses to start the pod (the
+        kubelet would leave it in ContainerCreating)."""
+        objects = self.objects()
+        data: dict[str, dict[str, bytes]] = {}
+        for vol in podrunner.pod_spec_of(job).get("volumes") or []:
+            if "configMap" in vol:
+                key = ("ConfigMap", vol["configMap"]["name"])
+            elif "secret" in vol:
+                key = ("Secret", vol["secret"]["secretName"])
+            else:
+                continue
+            if key in objects:
+                data[vol["name"]] = objects[key]
+        return data
+
+    def run(self, job: Mapping[str, Any], workdir: Path) -> podrunner.PodOutcome:
+        assert job["kind"] == "Job" and job["metadata"]["namespace"] == NAMESPACE
+        return podrunner.run_pod(job, self.volume_data(job), workdir=workdir, timeout=POD_TIMEOUT)
+
+
+def scenario(
+    reg: registry.LocalRegistry,
+    inputs: BuildInputs,
+    *,
+    mosb: str | None = None,
+    image_format: str = "oci",
+    wrong_push: bool = False,
+    wrong_pull: bool = False,
+) -> Scenario:
+    settings = Settings(
+        namespace=NAMESPACE, registry_ca_configmap=CA_CONFIGMAP, image_format=image_format
+    )
+    name = inputs.mosb_name() if mosb is None else mosb
+    return Scenario(reg, inputs, name, settings, wrong_push, wrong_pull)
+
+
+def env_of(job: Mapping[str, Any]) -> dict[str, str]:
+    """The container's env as rendered (``$`` still escaped as ``$$``)."""
+    container = podrunner.pod_spec_of(job)["containers"][0]
+    return {e["name"]: e["value"] for e in container["env"]}
 
 
 @dataclass(frozen=True)
@@ -249,25 +206,26 @@ class Built:
 
 
 def build_all(
-    reg: registry.LocalRegistry,
-    base: str,
-    mosb: str,
-    arches: Sequence[str],
-    tmp_path: Path,
-    *,
-    image_format: str = "oci",
+    sc: Scenario, tmp_path: Path, arches: Sequence[str] | None = None
 ) -> dict[str, Built]:
-    """Run every architecture's build pod concurrently, as separate nodes would."""
-    files = {a: containerfile(base, mosb) for a in arches}
-    data = pod_volumes(reg, containerfiles=files)
+    """Run the build Job of every architecture (default: all of the inputs') concurrently,
+    as separate nodes would."""
+    todo = list(sc.inputs.architectures if arches is None else arches)
 
     def one(arch: str) -> Built:
-        target = f"{reg.host}/{REPO}:{mosb}-{arch}"
-        pod = make_build_pod(mosb=mosb, arch=arch, target_image=target, image_format=image_format)
-        return Built(arch, target, run(pod, data, tmp_path / f"build-{arch}"))
+        job = sc.build_job(arch)
+        target = f"{sc.inputs.repository}:{sc.inputs.tag(sc.mosb, arch)}"
+        assert env_of(job)["MOSB_TARGET_IMAGE"] == target.replace("$", "$$")
+        return Built(arch, target, sc.run(job, tmp_path / f"build-{arch}"))
 
-    with ThreadPoolExecutor(max_workers=len(arches)) as pool:
-        return {b.arch: b for b in pool.map(one, arches)}
+    with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+        return {b.arch: b for b in pool.map(one, todo)}
+
+
+def digested(sc: Scenario, built: Mapping[str, Built]) -> dict[str, str]:
+    """arch -> ``<repository>@<digest>``: what the controller records per architecture
+    and hands to the push Job."""
+    return {a: f"{sc.inputs.repository}@{assert_ok(b.outcome)}" for a, b in built.items()}
 
 
 def assert_ok(outcome: podrunner.PodOutcome) -> str:
@@ -283,6 +241,35 @@ def assert_failed(outcome: podrunner.PodOutcome) -> tuple[str, str]:
     assert message.startswith("error: "), message
     assert len(message.encode()) < 2048
     return message.splitlines()[0], message
+
+
+# -- the contract, statically ---------------------------------------------------------------
+def documented_env(script: str) -> set[str]:
+    """The MOSB_* variables a script's header documents as its contract."""
+    header = (SCRIPTS_DIR / script).read_text().split("\nset -euo pipefail", 1)[0]
+    return set(re.findall(r"^#\s+(MOSB_[A-Z_]+)\s", header, re.MULTILINE))
+
+
+def test_rendered_jobs_match_the_scripts_contract(reg: registry.LocalRegistry) -> None:
+    inputs = make_inputs(reg, f"{reg.host}/{BASE_REPO}:latest", ("amd64", "arm64"))
+    sc = scenario(reg, inputs)
+    digest = f"{inputs.repository}@sha256:{'a' * 64}"
+    for job, script, optional in (
+        (sc.build_job("arm64"), "build.sh", {"MOSB_CONTEXT_DIR"}),
+        (sc.push_job({"amd64": digest, "arm64": digest}), "push.sh", set()),
+    ):
+        container = podrunner.pod_spec_of(job)["containers"][0]
+        assert container["command"] == ["/bin/bash", f"{jobs.SCRIPTS_MOUNT}/{script}"]
+        assert set(env_of(job)) == documented_env(script) - optional, script
+    # the ConfigMap carries the scripts byte for byte, and every arch's Containerfile
+    data = sc.configmap()["data"]
+    shipped = {p.name: p.read_text() for p in SCRIPTS_DIR.glob("*.sh")}
+    assert {"build.sh", "push.sh", "common.sh"} <= shipped.keys()
+    assert {k: v for k, v in data.items() if k.endswith(".sh")} == shipped
+    assert data["Containerfile.arm64"] == inputs.rendered_containerfile(sc.mosb, "arm64")
+    assert (
+        f"\nFROM {inputs.base_image} AS configs\n{containerfile()}" in data["Containerfile.arm64"]
+    )
 
 
 # -- cases ------------------------------------------------------------------------------
@@ -302,14 +289,17 @@ def test_build_each_arch_then_push_list(
     arches: Sequence[str],
     image_format: str,
 ) -> None:
-    mosb = new_mosb()
-    built = build_all(reg, base_image, mosb, arches, tmp_path, image_format=image_format)
+    sc = scenario(reg, make_inputs(reg, base_image, arches), image_format=image_format)
+    mosb = sc.mosb
+    assert not sc.inputs.homogeneous
+    built = build_all(sc, tmp_path)
     want_manifest = registry.OCI_MANIFEST if image_format == "oci" else registry.DOCKER_MANIFEST
     want_list = registry.OCI_INDEX if image_format == "oci" else registry.DOCKER_LIST
 
     digests: dict[str, str] = {}
     for arch, b in built.items():
         digest = assert_ok(b.outcome)
+        assert b.tag_ref == f"{reg.host}/{REPO}:{mosb}-{arch}"
         stored = reg.manifest(REPO, f"{mosb}-{arch}")
         assert stored is not None
         media_type, stored_digest, _ = stored
@@ -319,20 +309,16 @@ def test_build_each_arch_then_push_list(
         assert (config["architecture"], config["os"]) == (arch, "linux")
         labels = config["config"]["Labels"]
         assert labels["io.mosb.test.base-arch"] == arch  # built on the base's own variant
-        assert labels["io.mosb.test.mosb"] == mosb
         assert labels["io.mosb.test.targetarch"] == arch  # buildah's automatic TARGETARCH
+        assert labels[MOSB_LABEL] == mosb  # the controller's rendered LABELs
+        assert labels[CONFIG_LABEL] == RENDERED_CONFIG
         assert len(config["rootfs"]["diff_ids"]) == 2  # base layer + the COPY
         digests[arch] = digest
 
     target = f"{reg.host}/{REPO}:{mosb}"
-    push = make_push_pod(
-        mosb=mosb,
-        target_image=target,
-        arch_images={a: f"{reg.host}/{REPO}@{d}" for a, d in digests.items()},
-        image_format=image_format,
-    )
-    outcome = run(push, pod_volumes(reg), tmp_path / "push")
-    list_digest = assert_ok(outcome)
+    push = sc.push_job(digested(sc, built))
+    assert env_of(push)["MOSB_TARGET_IMAGE"] == target
+    list_digest = assert_ok(sc.run(push, tmp_path / "push"))
 
     raw = reg.inspect_raw(target)
     assert registry.sha256_digest(raw) == list_digest
@@ -347,80 +333,95 @@ def test_build_each_arch_then_push_list(
     assert {m["mediaType"] for m in index["manifests"]} == {want_manifest}
 
 
+def test_homogeneous_pool_builds_the_mosb_tag_itself(
+    reg: registry.LocalRegistry, base_image: str, tmp_path: Path
+) -> None:
+    """One architecture: the build pushes a plain image to the MOSB tag; no list, and the
+    controller renders no push Job (its digest is the MOSB's image)."""
+    sc = scenario(reg, make_inputs(reg, base_image, ["arm64"]))
+    assert sc.inputs.homogeneous
+    job = sc.build_job("arm64")
+    assert env_of(job)["MOSB_TARGET_IMAGE"] == f"{reg.host}/{REPO}:{sc.mosb}"
+    digest = assert_ok(sc.run(job, tmp_path / "build"))
+
+    stored = reg.manifest(REPO, sc.mosb)
+    assert stored is not None and stored[:2] == (registry.OCI_MANIFEST, digest)
+    assert f"{sc.mosb}-arm64" not in reg.tags(REPO)
+    assert [t for t in reg.tags(REPO) if t.startswith(sc.mosb)] == [sc.mosb]
+    config = reg.inspect_config(f"{reg.host}/{REPO}@{digest}")
+    assert (config["architecture"], config["os"]) == ("arm64", "linux")
+    assert config["config"]["Labels"][MOSB_LABEL] == sc.mosb
+
+
 def test_list_digest_depends_only_on_the_set_of_arch_images(
     reg: registry.LocalRegistry, base_image: str, tmp_path: Path
 ) -> None:
-    """Lines in any order, pushed again: the same list, the same digest (idempotent)."""
-    mosb = new_mosb("order")
+    """The rendered push Job run again: the same list, the same digest (idempotent). The
+    renderer sorts MOSB_ARCH_IMAGES; a copy of its Job with the lines reversed (the only
+    edit of a rendered object in this file) shows push.sh doesn't rely on that."""
     arches = ("s390x", "amd64", "arm64")
-    built = build_all(reg, base_image, mosb, arches, tmp_path)
-    refs = {a: f"{reg.host}/{REPO}@{assert_ok(b.outcome)}" for a, b in built.items()}
-    forward = "".join(f"{a} {refs[a]}\n" for a in arches)
-    backward = "".join(f"{a} {refs[a]}\n" for a in reversed(arches))
-    digests = []
-    for i, lines in enumerate((forward, backward, backward)):
-        push = make_push_pod(mosb=mosb, target_image=f"{reg.host}/{REPO}:{mosb}", arch_images=lines)
-        digests.append(assert_ok(run(push, pod_volumes(reg), tmp_path / f"push-{i}")))
+    sc = scenario(reg, make_inputs(reg, base_image, arches))
+    push = sc.push_job(digested(sc, build_all(sc, tmp_path)))
+    reversed_push = copy.deepcopy(push)
+    container = podrunner.pod_spec_of(reversed_push)["containers"][0]
+    (entry,) = [e for e in container["env"] if e["name"] == "MOSB_ARCH_IMAGES"]
+    lines = entry["value"].splitlines()
+    assert [line.split()[0] for line in lines] == sorted(arches)
+    entry["value"] = "\n".join(reversed(lines)) + "\n"
+
+    digests = [
+        assert_ok(sc.run(job, tmp_path / f"push-{i}"))
+        for i, job in enumerate((push, reversed_push, push))
+    ]
     assert len(set(digests)) == 1, digests
-    index = json.loads(reg.inspect_raw(f"{reg.host}/{REPO}:{mosb}"))
+    index = json.loads(reg.inspect_raw(f"{reg.host}/{REPO}:{sc.mosb}"))
     assert [m["platform"]["architecture"] for m in index["manifests"]] == sorted(arches)
 
 
 def test_wrong_credentials_fail_the_build_with_a_clear_cause(
     reg: registry.LocalRegistry, base_image: str, tmp_path: Path
 ) -> None:
-    mosb = new_mosb("badauth")
-    target = f"{reg.host}/{REPO}:{mosb}-arm64"
-    pod = make_build_pod(mosb=mosb, arch="arm64", target_image=target)
-    files = {"arm64": containerfile(base_image, mosb)}
+    inputs = make_inputs(reg, base_image, ("amd64", "arm64"))
+    sc = scenario(reg, inputs)
+    mosb = sc.mosb
+    job = sc.build_job("arm64")
 
     # wrong pull secret: the base image can't be pulled
-    data = pod_volumes(reg, containerfiles=files, wrong_pull=True, wrong_push=True)
-    first, message = assert_failed(run(pod, data, tmp_path / "pull"))
+    bad = replace(sc, wrong_pull=True, wrong_push=True)
+    first, message = assert_failed(bad.run(job, tmp_path / "pull"))
     assert "authentication" in first and reg.host in first, message
-    assert "arm64" in first
+    assert "pull secret" in first and "arm64" in first, message
 
     # right pull secret, wrong push secret: the push is refused
-    data = pod_volumes(reg, containerfiles=files, wrong_push=True)
-    first, message = assert_failed(run(pod, data, tmp_path / "push"))
+    first, message = assert_failed(replace(sc, wrong_push=True).run(job, tmp_path / "push"))
     assert "push" in first and "authentication" in first and reg.host in first, message
     assert reg.manifest(REPO, f"{mosb}-arm64") is None
 
     # the push Job with a wrong push secret: refused before anything is published
-    push = make_push_pod(
-        mosb=mosb,
-        target_image=f"{reg.host}/{REPO}:{mosb}",
-        arch_images={"arm64": f"{reg.host}/{REPO}@sha256:{'2' * 64}"},
-    )
-    data = pod_volumes(reg, wrong_push=True)
-    first, message = assert_failed(run(push, data, tmp_path / "push-list"))
-    assert "authentication" in first and reg.host in first and "arm64" in first, message
+    push = sc.push_job({a: f"{inputs.repository}@sha256:{'2' * 64}" for a in ("amd64", "arm64")})
+    first, message = assert_failed(replace(sc, wrong_push=True).run(push, tmp_path / "list"))
+    assert "authentication" in first and reg.host in first and "amd64" in first, message
     assert reg.manifest(REPO, mosb) is None
 
 
 def test_push_fails_naming_a_missing_or_mismatched_arch_and_publishes_nothing(
     reg: registry.LocalRegistry, base_image: str, tmp_path: Path
 ) -> None:
-    mosb = new_mosb("missing")
-    built = build_all(reg, base_image, mosb, ["amd64"], tmp_path)
-    amd64 = f"{reg.host}/{REPO}@{assert_ok(built['amd64'].outcome)}"
+    sc = scenario(reg, make_inputs(reg, base_image, ("amd64", "arm64")))
+    mosb = sc.mosb
+    amd64 = digested(sc, build_all(sc, tmp_path, ["amd64"]))["amd64"]
     absent = f"{reg.host}/{REPO}@sha256:{'0' * 64}"
-    target = f"{reg.host}/{REPO}:{mosb}"
 
-    push = make_push_pod(
-        mosb=mosb, target_image=target, arch_images={"amd64": amd64, "arm64": absent}
-    )
-    first, message = assert_failed(run(push, pod_volumes(reg), tmp_path / "push-missing"))
+    push = sc.push_job({"amd64": amd64, "arm64": absent})
+    first, message = assert_failed(sc.run(push, tmp_path / "push-missing"))
     assert "arm64" in first and absent in first and "missing" in first, message
     assert "amd64" not in first, message  # only the broken one is named
     assert reg.manifest(REPO, mosb) is None
     assert mosb not in reg.tags(REPO)
 
     # the amd64 image offered as arm64: its config says amd64
-    push = make_push_pod(
-        mosb=mosb, target_image=target, arch_images={"amd64": amd64, "arm64": amd64}
-    )
-    first, message = assert_failed(run(push, pod_volumes(reg), tmp_path / "push-mismatch"))
+    push = sc.push_job({"amd64": amd64, "arm64": amd64})
+    first, message = assert_failed(sc.run(push, tmp_path / "push-mismatch"))
     assert "arm64" in first and "linux/amd64" in first and amd64 in first, message
     assert reg.manifest(REPO, mosb) is None
 
@@ -441,35 +442,54 @@ INJECTIONS = [
 def test_shell_injection_in_admin_strings_never_executes(
     reg: registry.LocalRegistry, base_image: str, tmp_path: Path, template: str
 ) -> None:
+    """Each string goes into a BuildInputs field (or a name the controller derives from
+    them); the controller renders its Jobs, which run: nothing is ever executed."""
     marker = tmp_path / "pwned"
     evil = template.format(marker=marker)
-    mosb = new_mosb("inject")
-    good_target = f"{reg.host}/{REPO}:{mosb}-amd64"
-    files = {"amd64": containerfile(base_image, mosb)}
-    data = pod_volumes(reg, containerfiles=files)
+    inputs = make_inputs(reg, base_image, ("amd64", "arm64"))
+    sc = scenario(reg, inputs)
+    mosb = sc.mosb
 
-    # in the target image (tag and repository): rejected as an invalid reference
-    for bad_target in (f"{good_target}{evil}", f"{reg.host}/{REPO}{evil}:{mosb}", evil, "--help"):
-        pod = make_build_pod(mosb=mosb, arch="amd64", target_image=bad_target)
-        first, _ = assert_failed(run(pod, data, tmp_path / "target"))
-        assert "MOSB_TARGET_IMAGE is not a valid image reference" in first
+    def run(sc: Scenario, job: dict[str, Any], name: str) -> podrunner.PodOutcome:
+        return sc.run(job, tmp_path / name)
+
+    # in the repository (the admin's push spec) and the tag: an invalid image reference
+    bad_targets = [
+        scenario(reg, replace(inputs, repository=repository), mosb=mosb)
+        for repository in (f"{reg.host}/{REPO}{evil}", evil, "--help")
+    ]
+    bad_targets.append(scenario(reg, inputs, mosb=f"{mosb}{evil}"))
+    for i, bad in enumerate(bad_targets):
+        for job in (bad.build_job("amd64"), bad.push_job({})):
+            first, _ = assert_failed(run(bad, job, f"target-{i}"))
+            assert "MOSB_TARGET_IMAGE is not a valid image reference" in first
 
     # in the architecture: rejected against the fixed list
-    pod = make_build_pod(mosb=mosb, arch=f"amd64{evil}", target_image=good_target)
-    data_arch = pod_volumes(reg, containerfiles={f"amd64{evil}": files["amd64"]})
-    first, _ = assert_failed(run(pod, data_arch, tmp_path / "arch"))
+    evil_arch = f"amd64{evil}"
+    files = {**inputs.containerfiles, evil_arch: containerfile()}
+    bad = scenario(reg, replace(inputs, architectures=(*inputs.architectures, evil_arch),
+                                containerfiles=files), mosb=mosb)  # fmt: skip
+    first, _ = assert_failed(run(bad, bad.build_job(evil_arch), "arch"))
     assert "MOSB_ARCH must be one of" in first
 
-    # in the push script's inputs
-    push = make_push_pod(
-        mosb=mosb,
-        target_image=f"{reg.host}/{REPO}:{mosb}",
-        arch_images=f"amd64 {reg.host}/{REPO}@sha256:{'1' * 64}{evil}\narm64{evil} x\n",
-    )
-    assert_failed(run(push, pod_volumes(reg), tmp_path / "push"))
-    push = make_push_pod(mosb=mosb, target_image=f"{reg.host}/{REPO}:{mosb}{evil}", arch_images="")
-    first, _ = assert_failed(run(push, pod_volumes(reg), tmp_path / "push-target"))
-    assert "MOSB_TARGET_IMAGE is not a valid image reference" in first
+    # in the per-architecture images the push Job is given
+    repo = inputs.repository
+    push = sc.push_job({"amd64": f"{repo}@sha256:{'1' * 64}{evil}", f"arm64{evil}": "x"})
+    first, _ = assert_failed(run(sc, push, "push-images"))
+    assert "MOSB_ARCH_IMAGES" in first
+
+    # in the base image and the rendered config's name: only text of the Containerfile
+    # (its FROM, its LABEL's quoted value), never a command
+    odd = scenario(reg, replace(inputs, base_image=f"{base_image}{evil}"), mosb=mosb)
+    first, message = assert_failed(run(odd, odd.build_job("amd64"), "base-image"))
+    assert first.startswith("error: build for linux/amd64 failed"), message
+    odd = scenario(reg, replace(inputs, rendered_config=f"{RENDERED_CONFIG}{evil}"), mosb=mosb)
+    outcome = run(odd, odd.build_job("amd64"), "rendered-config")
+    if outcome.exit_code != 0:  # a newline or a '"' breaks the LABEL line: buildah refuses
+        assert_failed(outcome)
+    else:
+        labels = reg.inspect_config(f"{repo}@{assert_ok(outcome)}")["config"]["Labels"]
+        assert labels[CONFIG_LABEL] == f"{RENDERED_CONFIG}{evil}"
 
     assert not marker.exists()
 
@@ -478,16 +498,14 @@ def test_shell_injection_in_containerfile_content_is_only_data(
     reg: registry.LocalRegistry, base_image: str, tmp_path: Path
 ) -> None:
     marker = tmp_path / "pwned"
-    mosb = new_mosb("inject-cf")
     evil_labels = "".join(
         f"LABEL io.mosb.test.evil{i}={json.dumps(t.format(marker=marker))}\n"
         for i, t in enumerate(INJECTIONS[:7])
     )
-    files = {"amd64": containerfile(base_image, mosb, extra=evil_labels)}
-    target = f"{reg.host}/{REPO}:{mosb}-amd64"
-    pod = make_build_pod(mosb=mosb, arch="amd64", target_image=target)
-    outcome = run(pod, pod_volumes(reg, containerfiles=files), tmp_path / "build")
-    digest = assert_ok(outcome)
+    inputs = make_inputs(reg, base_image, ("amd64", "arm64"), content=containerfile(evil_labels))
+    sc = scenario(reg, inputs)
+    assert evil_labels in sc.configmap()["data"]["Containerfile.amd64"]
+    digest = assert_ok(sc.run(sc.build_job("amd64"), tmp_path / "build"))
     labels = reg.inspect_config(f"{reg.host}/{REPO}@{digest}")["config"]["Labels"]
     assert labels["io.mosb.test.evil1"] == f"`touch {marker}`"
     assert not marker.exists()
@@ -497,22 +515,17 @@ def test_failure_message_is_short_and_first_line_plain(
     reg: registry.LocalRegistry, base_image: str, tmp_path: Path
 ) -> None:
     """A base image that doesn't exist: the cause first, then the log tail, < 2048 bytes."""
-    mosb = new_mosb("nobase")
-    files = {"ppc64le": containerfile(f"{reg.host}/{BASE_REPO}:does-not-exist", mosb)}
-    target = f"{reg.host}/{REPO}:{mosb}-ppc64le"
-    pod = make_build_pod(mosb=mosb, arch="ppc64le", target_image=target)
-    first, message = assert_failed(run(pod, pod_volumes(reg, containerfiles=files), tmp_path))
+    missing = f"{reg.host}/{BASE_REPO}:does-not-exist"
+    sc = scenario(reg, make_inputs(reg, missing, ("amd64", "ppc64le")))
+    first, message = assert_failed(sc.run(sc.build_job("ppc64le"), tmp_path / "missing"))
     assert first.startswith("error: build for linux/ppc64le failed"), message
     assert "not found" in first, message
     assert len(message.splitlines()) > 1  # followed by the command's last lines
 
     # a base image without this architecture's variant
     amd64_only = registry.seed_base_image(reg, "ocp/amd64-only", ["amd64"])
-    files = {"s390x": containerfile(amd64_only, mosb)}
-    pod = make_build_pod(mosb=mosb, arch="s390x", target_image=f"{reg.host}/{REPO}:{mosb}-s390x")
-    first, message = assert_failed(
-        run(pod, pod_volumes(reg, containerfiles=files), tmp_path / "no-variant")
-    )
+    sc = scenario(reg, make_inputs(reg, amd64_only, ("amd64", "s390x")))
+    first, message = assert_failed(sc.run(sc.build_job("s390x"), tmp_path / "no-variant"))
     assert (
         first
         == "error: build for linux/s390x failed: the base image has no variant for linux/s390x"

@@ -140,6 +140,7 @@ def job(
     active: int = 0,
     arch_: str | None = None,
     role: str = "build",
+    owner: str = "uid-mosb",
 ) -> JobView:
     conditions = []
     if complete:
@@ -151,6 +152,7 @@ def job(
     meta: dict[str, Any] = {
         "name": name,
         "uid": f"uid-{name}",
+        "ownerReferences": [{"uid": owner, "controller": True}],
         "labels": {jobspec.ROLE_LABEL: role},
         "annotations": {
             jobspec.MOSB_ANNOTATION: "m",
@@ -574,3 +576,13 @@ def test_planning_twice_gives_the_same_plan(rnd: Any) -> None:
     obs = observed()
     mosb, jobs = started(obs)
     assert progress(obs, mosb, jobs, {}) == progress(obs, mosb, jobs, {})
+
+
+def test_jobs_left_by_an_earlier_mosb_of_the_same_name_are_removed_not_used() -> None:
+    obs = observed()
+    mosb, jobs = started(obs)
+    arm = jobspec.build_job_name(mosb.name, "arm64")
+    jobs[arm] = job(arm, failed=True, owner="uid-of-the-deleted-mosb")
+    plan = progress(obs, mosb, jobs, {})
+    assert plan.delete_jobs == [arm]
+    assert not plan.mosb_status  # nothing concluded from someone else's Job
