@@ -5,8 +5,12 @@ kube-controller-manager and kwok, built by hack/build-kube.sh at pinned versions
 process runs on loopback ports chosen at start, in its own session, and dies with its
 parent (PR_SET_PDEATHSIG) so an interrupted test run leaves nothing behind.
 
+In cluster mode kwok plays the kubelet of fake Nodes (see hack/kwok/stages.yaml, and
+add_nodes / wait_nodes_ready here): the real scheduler binds pods to them, the real Job
+controller, garbage collector and node lifecycle controller act on them.
+
 Used by the test fixtures, the demo and the benchmarks; runnable on its own:
-    python hack/controlplane.py up [--cluster] [--dir DIR]
+    python hack/controlplane.py up [--cluster [--kwok-config FILE] [--nodes-per-arch N]]
 """
 
 from __future__ import annotations
@@ -26,12 +30,41 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+
+import kubernetes
+import yaml
+
+import fakenodes
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_DIR = ROOT / "manifests" / "crds"
+DEFAULT_KWOK_CONFIG = ROOT / "hack" / "kwok" / "stages.yaml"
+ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+NOT_READY_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# kube-controller-manager's controllers in cluster mode: Jobs and their pods (job, GC of
+# owned objects, TTL after finished, pod GC), nodes (lifecycle: lifts the not-ready taint
+# the API server puts on every new Node once kwok reports it Ready, taints and evicts on
+# lost heartbeats), ServiceAccounts (the `default` SA per namespace, legacy token Secrets,
+# the kube-root-ca.crt ConfigMap projected SA tokens mount), namespace deletion and the
+# aggregated admin/edit/view ClusterRoles. No ReplicaSets, Services, volumes or CSRs.
+CONTROLLERS = (
+    "job-controller",
+    "garbage-collector-controller",
+    "ttl-after-finished-controller",
+    "pod-garbage-collector-controller",
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",
+    "namespace-controller",
+    "clusterrole-aggregation-controller",
+)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -74,11 +107,24 @@ class Process:
 
 @dataclass
 class ControlPlane:
-    """Start with `start()`; `stop()` (or the context manager) ends every process."""
+    """Start with `start()`; `stop()` (or the context manager) ends every process.
+
+    Without `with_cluster`: etcd + kube-apiserver only, with the ServiceAccount admission
+    plugin off (no controller would create the ServiceAccounts pods name).
+
+    With `with_cluster`: also kube-scheduler and kube-controller-manager (CONTROLLERS),
+    and kwok when `kwok_config` is given (e.g. DEFAULT_KWOK_CONFIG). The ServiceAccount
+    admission plugin is on, as in a real cluster: a pod is rejected until its
+    ServiceAccount exists (the controller-manager creates `default` in every namespace
+    shortly after the namespace; create any other one yourself), and it gets a projected
+    token volume. `start()` returns once the scheduler, the controller-manager (healthy,
+    and its controllers running: `default/default` ServiceAccount exists) and kwok
+    (healthy) are up; add nodes with add_nodes() and wait_nodes_ready().
+    """
 
     workdir: Path
     bin_dir: Path
-    with_cluster: bool = False  # scheduler + controller-manager + kwok
+    with_cluster: bool = False  # scheduler + controller-manager (+ kwok with kwok_config)
     kwok_config: Path | None = None
     processes: list[Process] = field(default_factory=list)
     apiserver_port: int = 0
@@ -114,7 +160,7 @@ class ControlPlane:
             _retry_on_port_clash(lambda: self._start_etcd(timeout), self._forget_last)
             _retry_on_port_clash(lambda: self._start_apiserver(timeout), self._forget_last)
             if self.with_cluster:
-                self._start_cluster_components()
+                self._start_cluster_components(timeout)
         except BaseException:
             self.stop()
             raise
@@ -150,7 +196,11 @@ class ControlPlane:
 
     def _forget_last(self) -> None:
         """Drop the last started process after it failed (e.g. its port was taken)."""
-        proc = self.processes.pop()
+        self._forget(self.processes[-1])
+
+    def _forget(self, proc: Process) -> None:
+        """Drop a started process after it failed (e.g. its port was taken)."""
+        self.processes.remove(proc)
         if proc.popen.poll() is None:
             os.killpg(proc.popen.pid, signal.SIGKILL)
             proc.popen.wait()
@@ -292,59 +342,123 @@ class ControlPlane:
             path.write_text(kubeconfig_text(self.url, self.ca_file, user, token))
             path.chmod(0o600)
 
-    def _start_cluster_components(self) -> None:
-        sa_key = self.workdir / "certs" / "sa.key"
-        kubeconfig = str(self.kubeconfig)
-        cm_port, sched_port = free_port(), free_port()
-        self._spawn(
-            "kube-controller-manager",
-            [
-                str(self.bin_dir / "kube-controller-manager"),
-                f"--kubeconfig={kubeconfig}",
-                "--leader-elect=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={cm_port}",
-                f"--service-account-private-key-file={sa_key}",
-                f"--root-ca-file={self.ca_file}",
-                "--use-service-account-credentials=false",
-                "--controllers=job,garbagecollector,serviceaccount,serviceaccount-token,"
-                "namespace,ttl-after-finished,podgc",
-                "--concurrent-job-syncs=10",
-                "--v=1",
-            ],
-        )
-        sched = self._spawn(
-            "kube-scheduler",
-            [
-                str(self.bin_dir / "kube-scheduler"),
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                "--leader-elect=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={sched_port}",
-                "--v=1",
-            ],
-        )
-        self._wait(sched, f"https://127.0.0.1:{sched_port}/healthz", 60)
+    def _start_cluster_components(self, timeout: float) -> None:
+        """Start the scheduler, the controller-manager and kwok side by side, then wait
+        for each; one whose port was taken meanwhile is restarted alone on a new port."""
+        components: list[tuple[str, Callable[[int], list[str]], Callable[[int], str]]] = [
+            ("kube-controller-manager", self._controller_manager_argv, _https_healthz),
+            ("kube-scheduler", self._scheduler_argv, _https_healthz),
+        ]
         if self.kwok_config is not None:
-            self._spawn(
-                "kwok",
-                [
-                    str(self.bin_dir / "kwok"),
-                    f"--kubeconfig={kubeconfig}",
-                    "--manage-all-nodes=true",
-                    f"--config={self.kwok_config}",
-                    "--node-lease-duration-seconds=40",
-                    "--server-address=127.0.0.1:0",
-                ],
-            )
+            check_kwok_config(self.kwok_config)
+            components.append(("kwok", self._kwok_argv, _http_healthz))
+        started = []
+        for name, argv, ready in components:
+            port = free_port()
+            started.append((self._spawn(name, argv(port)), argv, ready, port))
+        for proc, argv, ready, port in started:
+            for attempt in range(3):
+                try:
+                    self._wait(proc, ready(port), timeout)
+                    break
+                except ControlPlaneError as exc:
+                    if "address already in use" not in str(exc) or attempt == 2:
+                        raise
+                    self._forget(proc)
+                    port = free_port()
+                    proc = self._spawn(proc.name, argv(port))
+            if proc.name == "kube-controller-manager":
+                # Healthy is not yet running: controllers start after their informers
+                # synced. The serviceaccount controller's first act is the observable one.
+                self._wait(
+                    proc, f"{self.url}/api/v1/namespaces/default/serviceaccounts/default", timeout
+                )
+
+    def _controller_manager_argv(self, port: int) -> list[str]:
+        return [
+            str(self.bin_dir / "kube-controller-manager"),
+            f"--kubeconfig={self.kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--service-account-private-key-file={self.workdir / 'certs' / 'sa.key'}",
+            f"--root-ca-file={self.ca_file}",
+            "--use-service-account-credentials=false",
+            f"--controllers={','.join(CONTROLLERS)}",
+            "--concurrent-job-syncs=10",
+            "--v=1",
+        ]
+
+    def _scheduler_argv(self, port: int) -> list[str]:
+        kubeconfig = str(self.kubeconfig)
+        return [
+            str(self.bin_dir / "kube-scheduler"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            "--v=1",
+        ]
+
+    def _kwok_argv(self, port: int) -> list[str]:
+        # --server-address serves /healthz (plain HTTP), only after kwok's controllers
+        # started. The Lease per node (kube-node-lease) is kwok's heartbeat: the node
+        # lifecycle controller keeps a node Ready while its Lease is renewed.
+        return [
+            str(self.bin_dir / "kwok"),
+            f"--kubeconfig={self.kubeconfig}",
+            "--manage-all-nodes=true",
+            f"--config={self.kwok_config}",
+            "--node-lease-duration-seconds=40",
+            # Node InternalIP / pod hostIP; pod IPs from OpenShift's default cluster
+            # network (kwok's default 10.0.0.1/24 overlaps our service range).
+            "--node-ip=127.0.0.1",
+            "--cidr=10.128.0.1/14",
+            f"--server-address=127.0.0.1:{port}",
+        ]
 
     def cleanup(self) -> None:
         """Remove etcd's data (on tmpfs) after stop()."""
         data = getattr(self, "_etcd_data", None)
         if data is not None:
             shutil.rmtree(data, ignore_errors=True)
+
+
+_KWOK_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
+
+
+def check_kwok_config(path: Path) -> None:
+    """Catch what kwok v0.7.0 would not report at start: it silently ignores a Stage
+    without a selector and only fails on a bad selector operator when a first object
+    reaches that Stage (then no stage applies to the object at all)."""
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        raise ControlPlaneError(f"kwok config {path}: {exc}") from exc
+    for doc in docs:
+        name = (doc.get("metadata") or {}).get("name", "?")
+        if doc.get("kind") != "Stage" or doc.get("apiVersion") != "kwok.x-k8s.io/v1alpha1":
+            raise ControlPlaneError(f"kwok config {path}: {name} is not a v1alpha1 Stage")
+        selector = (doc.get("spec") or {}).get("selector")
+        if selector is None:
+            raise ControlPlaneError(f"kwok config {path}: Stage {name} has no selector")
+        for expression in selector.get("matchExpressions") or []:
+            operator = (expression.get("jq") or expression).get("operator")
+            if "cel" not in expression and operator not in _KWOK_OPERATORS:
+                raise ControlPlaneError(
+                    f"kwok config {path}: Stage {name}: operator {operator!r} "
+                    f"is not one of {sorted(_KWOK_OPERATORS)}"
+                )
+
+
+def _https_healthz(port: int) -> str:
+    return f"https://127.0.0.1:{port}/healthz"
+
+
+def _http_healthz(port: int) -> str:
+    return f"http://127.0.0.1:{port}/healthz"
 
 
 def _retry_on_port_clash(start: Callable[[], None], forget: Callable[[], None]) -> None:
@@ -391,11 +505,116 @@ def apply_crds(kubeconfig: Path, timeout: float = 60) -> None:
     )
 
 
+ClientOrKubeconfig = kubernetes.client.ApiClient | Path | str
+
+
 @contextlib.contextmanager
-def running(with_cluster: bool = False, workdir: Path | None = None) -> Iterator[ControlPlane]:
-    """A started control plane with the CRDs applied, stopped on exit."""
+def _api_client(target: ClientOrKubeconfig) -> Iterator[kubernetes.client.ApiClient]:
+    if isinstance(target, kubernetes.client.ApiClient):
+        yield target
+        return
+    config = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(target), client_configuration=config)
+    with kubernetes.client.ApiClient(config) as client:
+        yield client
+
+
+def kwok_node(name: str, arch: str, labels: Mapping[str, str]) -> kubernetes.client.V1Node:
+    """A Node as a kubelet registers it, for kwok to make Ready: architecture and OS in
+    the well-known labels and in status.nodeInfo; no conditions (kwok's node-initialize
+    stage posts them), no kwok taint (pods would need a toleration for it)."""
+    return kubernetes.client.V1Node.model_validate(
+        {
+            "metadata": {
+                "name": name,
+                "labels": {
+                    fakenodes.ARCH_LABEL: arch,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/hostname": name,
+                    **labels,
+                },
+                # Only needed with kwok --manage-nodes-with-annotation-selector; it also
+                # tells a reader the node is fake.
+                "annotations": {KWOK_NODE_ANNOTATION: "fake"},
+            },
+            "status": {"nodeInfo": {**fakenodes.node_info(arch), "operatingSystem": "linux"}},
+        }
+    )
+
+
+def add_nodes(
+    client_or_kubeconfig: ClientOrKubeconfig,
+    arches: Sequence[str] = ARCHES,
+    per_arch: int = 1,
+    labels: Mapping[str, str] = MappingProxyType({}),
+    prefix: str = "kwok",
+) -> list[str]:
+    """Create `per_arch` kwok-managed fake Nodes of each architecture, named
+    `<prefix>-<arch>-<i>`, with `labels` added; returns their names. They start NotReady
+    and tainted node.kubernetes.io/not-ready (by the API server); see wait_nodes_ready.
+    A name that exists already is an error (ApiException 409)."""
+    names: list[str] = []
+    with _api_client(client_or_kubeconfig) as client:
+        core = kubernetes.client.CoreV1Api(client)
+        for arch in arches:
+            for i in range(per_arch):
+                name = f"{prefix}-{arch}-{i}"
+                core.create_node(kwok_node(name, arch, labels))
+                names.append(name)
+    return names
+
+
+def node_ready(node: kubernetes.client.V1Node) -> bool:
+    """Ready, schedulable and without a not-ready/unreachable taint."""
+    conditions = (node.status.conditions if node.status else None) or []
+    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+    spec = node.spec
+    taints = (spec.taints if spec else None) or []
+    return (
+        ready
+        and not (spec and spec.unschedulable)
+        and not any(t.key in NOT_READY_TAINTS for t in taints)
+    )
+
+
+def wait_nodes_ready(
+    client_or_kubeconfig: ClientOrKubeconfig, names: Sequence[str], timeout: float = 60
+) -> None:
+    """Wait until every named Node is Ready (kwok) and its not-ready taint is lifted (the
+    node lifecycle controller), i.e. the scheduler may bind pods to it."""
+    deadline = time.monotonic() + timeout
+    waiting = set(names)
+    with _api_client(client_or_kubeconfig) as client:
+        core = kubernetes.client.CoreV1Api(client)
+        while True:
+            listed = {n.metadata.name: n for n in core.list_node().items if n.metadata}
+            waiting = {
+                name for name in waiting if not (name in listed and node_ready(listed[name]))
+            }
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(
+                    f"nodes not Ready and untainted after {timeout:.0f}s: {sorted(waiting)}"
+                )
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running(
+    with_cluster: bool = False,
+    workdir: Path | None = None,
+    kwok_config: Path | None = DEFAULT_KWOK_CONFIG,
+) -> Iterator[ControlPlane]:
+    """A started control plane with the CRDs applied, stopped on exit. In cluster mode
+    with kwok (kwok_config, default hack/kwok/stages.yaml; None: no kwok)."""
     tmp = workdir or Path(tempfile.mkdtemp(prefix="mosb-cp-"))
-    plane = ControlPlane(workdir=tmp, bin_dir=kube_bin_dir(), with_cluster=with_cluster)
+    plane = ControlPlane(
+        workdir=tmp,
+        bin_dir=kube_bin_dir(),
+        with_cluster=with_cluster,
+        kwok_config=kwok_config if with_cluster else None,
+    )
     plane.start()
     try:
         apply_crds(plane.kubeconfig)
@@ -410,12 +629,29 @@ def running(with_cluster: bool = False, workdir: Path | None = None) -> Iterator
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["up"])
-    parser.add_argument("--cluster", action="store_true", help="also scheduler, controller-manager")
+    parser.add_argument(
+        "--cluster", action="store_true", help="also scheduler, controller-manager and kwok"
+    )
+    parser.add_argument(
+        "--kwok-config", type=Path, default=DEFAULT_KWOK_CONFIG, help="kwok Stages (--cluster)"
+    )
+    parser.add_argument(
+        "--nodes-per-arch",
+        type=int,
+        default=1,
+        help=f"fake nodes per architecture ({', '.join(ARCHES)}) with --cluster; 0: none",
+    )
     parser.add_argument("--dir", type=Path, default=None, help="work dir (kubeconfig, logs)")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    with running(with_cluster=args.cluster, workdir=args.dir) as plane:
-        print(f"control plane up in {time.monotonic() - started:.1f}s")
+    with running(
+        with_cluster=args.cluster, workdir=args.dir, kwok_config=args.kwok_config
+    ) as plane:
+        if args.cluster and args.nodes_per_arch > 0:
+            names = add_nodes(plane.kubeconfig, ARCHES, args.nodes_per_arch)
+            wait_nodes_ready(plane.kubeconfig, names)
+            print(f"nodes Ready: {' '.join(names)}")
+        print(f"control plane up in {time.monotonic() - started:.1f}s (logs in {plane.workdir})")
         print(f"export KUBECONFIG={plane.kubeconfig}")
         print("Ctrl-C stops everything.", flush=True)
         stop_signals = {signal.SIGINT, signal.SIGTERM}

@@ -1,126 +1,108 @@
-"""The main job on a local control plane: `hack/up.sh` runs this.
+"""The main job on a local heterogeneous cluster: `hack/up.sh` runs this.
 
-Starts etcd + kube-apiserver with the CRDs, the operator as a process, a heterogeneous
-set of nodes (amd64, arm64, ppc64le, s390x) and two pools (a heterogeneous `worker` and
-an amd64-only `infra`), waits for the architecture record and prints it. Stays up until
-Ctrl-C unless --once; everything it started stops with it.
+Brings up etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok with fake
+nodes of four architectures, the real registry with a multi-architecture base image, the
+node harness that runs build and push pods for real, and the operator. Then creates a
+worker pool and a MachineOSConfig, shows the MachineOSBuild's progress live, and ends
+with `kubectl get machineosbuilds`, `kubectl describe` of the build and the platforms of
+the published manifest list. Ctrl-C (or --once) stops everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import kubernetes
+import localcluster
+from localcluster import LocalCluster
 
-import controlplane
-import fakenodes
-from operatorproc import OperatorProcess
-
-GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
-NAMESPACE = "mosb-controller"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+CONTAINERFILE = (
+    'FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.demo="layered for $TARGETARCH"\n'
+)
 
 
-def make_node(name: str, arch: str, role: str) -> kubernetes.client.V1Node:
-    labels = {fakenodes.ARCH_LABEL: arch, f"node-role.kubernetes.io/{role}": ""}
-    return fakenodes.node(name, labels, info_arch=arch)
+def progress_line(mosb: dict[str, Any]) -> str:
+    for condition in (mosb.get("status") or {}).get("conditions") or []:
+        if condition["status"] == "True":
+            return f"{condition['type']:<11} {condition['message']}"
+    return "(no status yet)"
 
 
-def make_pool(name: str, role: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "MachineConfigPool",
-        "metadata": {"name": name},
-        "spec": {
-            "nodeSelector": {"matchLabels": {f"node-role.kubernetes.io/{role}": ""}},
-            "machineConfigSelector": {},
-        },
-    }
+def watch(local: LocalCluster, pool: str, timeout: float) -> dict[str, Any]:
+    """Print each change of the MOSB's state until it finishes; return it."""
+    deadline, last = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        listed: Any = local.custom.list_cluster_custom_object(
+            localcluster.GROUP, localcluster.VERSION, "machineosbuilds",
+            label_selector=f"machineconfiguration.openshift.io/machine-os-config={pool}",
+        )  # fmt: skip
+        found = listed["items"]
+        for mosb in found:
+            line = f"{mosb['metadata']['name']}  {progress_line(mosb)}"
+            if line != last:
+                print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+                last = line
+            conditions = {
+                c["type"]: c["status"] for c in mosb.get("status", {}).get("conditions", [])
+            }
+            if any(conditions.get(t) == "True" for t in ("Succeeded", "Failed", "Interrupted")):
+                return dict(mosb)
+        time.sleep(0.5)
+    raise SystemExit(f"no finished MachineOSBuild within {timeout:.0f}s")
+
+
+def kubectl(local: LocalCluster, *args: str) -> None:
+    print(f"\n$ kubectl {' '.join(args)}", flush=True)
+    subprocess.run(["kubectl", f"--kubeconfig={local.plane.kubeconfig}", *args], check=False)
 
 
 def main() -> int:
+    env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--nodes-per-arch", type=int, default=2)
-    parser.add_argument("--once", action="store_true", help="print the record and stop")
+    parser.add_argument(
+        "--nodes-per-arch", type=int, default=int(env("MOSB_DEMO_NODES_PER_ARCH", "2"))
+    )
+    parser.add_argument(
+        "--arches", default=env("MOSB_DEMO_ARCHES", ",".join(localcluster.ARCHES)),
+        help="comma-separated architectures of the worker pool",
+    )  # fmt: skip
+    parser.add_argument(
+        "--registry-port", type=int, default=int(env("MOSB_DEMO_REGISTRY_PORT", "0"))
+    )
+    parser.add_argument("--once", action="store_true", help="stop after showing the result")
     parser.add_argument("--dir", type=Path, default=None, help="work dir (kubeconfig, logs)")
+    parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
+    arches = [a.strip() for a in args.arches.split(",") if a.strip()]
 
     started = time.monotonic()
-    with controlplane.running(workdir=args.dir) as plane:
-        config = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(
-            config_file=str(plane.kubeconfig), client_configuration=config
-        )
-        with kubernetes.client.ApiClient(config) as client:
-            core = kubernetes.client.CoreV1Api(client)
-            custom = kubernetes.client.CustomObjectsApi(client)
-            core.create_namespace(kubernetes.client.V1Namespace(metadata={"name": NAMESPACE}))
-            operator = OperatorProcess(
-                plane.controller_kubeconfig, NAMESPACE, plane.workdir / "operator.log"
-            )
-            operator.start()
-            try:
-                for pool, role in (("worker", "worker"), ("infra", "infra")):
-                    custom.create_cluster_custom_object(
-                        GROUP, VERSION, "machineconfigpools", make_pool(pool, role)
-                    )
-                for arch in ARCHES:
-                    for i in range(args.nodes_per_arch):
-                        core.create_node(make_node(f"worker-{arch}-{i}", arch, "worker"))
-                core.create_node(make_node("infra-amd64-0", "amd64", "infra"))
-                show_record(core, custom, plane.kubeconfig)
-                print(f"\nup in {time.monotonic() - started:.1f}s")
-                print(f"export KUBECONFIG={plane.kubeconfig}   # operator log: {operator.log_path}")
-                if not args.once:
-                    print("Ctrl-C stops everything.", flush=True)
-                    stop = {signal.SIGINT, signal.SIGTERM}
-                    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
-                    signal.sigwait(stop)
-            finally:
-                operator.stop()
+    with localcluster.running(workdir=args.dir, registry_port=args.registry_port) as local:
+        print(f"cluster, registry and operator up in {time.monotonic() - started:.1f}s")
+        local.add_pool("worker", arches, args.nodes_per_arch)
+        local.apply_mosc("worker", [("NoArch", CONTAINERFILE)])
+        mosb = watch(local, "worker", args.timeout)
+        kubectl(local, "get", "machineosbuilds")
+        kubectl(local, "describe", "machineosbuild", mosb["metadata"]["name"])
+        spec = (mosb.get("status") or {}).get("digestedImagePushSpec")
+        if spec:
+            print(f"\nPublished {spec}")
+            for platform, digest in local.platforms(spec):
+                print(f"  {platform:<14} {digest}")
+        print(f"\nexport KUBECONFIG={local.plane.kubeconfig}")
+        print(f"operator log: {local.workdir / 'operator.log'}")
+        print(f"total {time.monotonic() - started:.1f}s", flush=True)
+        if not args.once:
+            print("Ctrl-C stops everything.", flush=True)
+            stop = {signal.SIGINT, signal.SIGTERM}
+            signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+            signal.sigwait(stop)
     return 0
-
-
-def show_record(
-    core: kubernetes.client.CoreV1Api, custom: kubernetes.client.CustomObjectsApi, kubeconfig: Path
-) -> None:
-    deadline = time.monotonic() + 30
-    want = ",".join(ARCHES)
-    while time.monotonic() < deadline:
-        pool = cast(
-            dict[str, Any],
-            custom.get_cluster_custom_object(GROUP, VERSION, "machineconfigpools", "worker"),
-        )
-        if (pool["metadata"].get("annotations") or {}).get(
-            "mosb-controller.io/architectures"
-        ) == want:
-            break
-        time.sleep(0.2)
-    else:
-        raise SystemExit("the operator did not record the worker pool's architectures in 30s")
-    subprocess.run(
-        [
-            "kubectl",
-            f"--kubeconfig={kubeconfig}",
-            "get",
-            "machineconfigpools",
-            "-o",
-            "custom-columns=POOL:.metadata.name,"
-            "ARCHITECTURES:.metadata.annotations.mosb-controller\\.io/architectures",
-        ],
-        check=True,
-    )
-    data = core.read_namespaced_config_map("mosb-architectures", NAMESPACE).data or {}
-    print(f"\nConfigMap {NAMESPACE}/mosb-architectures:")
-    for key, value in sorted(data.items()):
-        print(f"  {key}: {json.dumps(json.loads(value))}")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,10 @@ _ACCESS_RE = re.compile(
 class LocalRegistry:
     """A running ``docker-registry`` with TLS and htpasswd auth; use as a context manager."""
 
-    def __init__(self, workdir: Path | None = None, *, username: str = "mosb") -> None:
+    def __init__(
+        self, workdir: Path | None = None, *, username: str = "mosb", port: int = 0
+    ) -> None:
+        self._requested_port = port  # 0: any free port
         self._own_workdir = workdir is None
         self.workdir = (
             Path(tempfile.mkdtemp(prefix="mosb-registry-")) if workdir is None else workdir
@@ -158,7 +161,7 @@ class LocalRegistry:
         self.storage_dir.mkdir(exist_ok=True)
         last_error = ""
         for _attempt in range(5):  # a free port can be taken between probe and bind
-            self.port = _free_port()
+            self.port = self._requested_port or _free_port()
             config = self._write_config()
             self._log_file = self.log_path.open("ab")
             self._proc = popen_dying_with_parent(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import TTLCache
 from kubernetes.client import ApiException
 
 from api import GROUP, MachineConfig, MachineConfigPool, MachineOSConfig
@@ -28,6 +29,7 @@ RESYNC_SECONDS = 30.0
 RETRY_SECONDS = 2.0
 WORKERS = 4
 MAX_CHECK_ROUNDS = 8
+REFUSAL_GRACE = dt.timedelta(seconds=5)
 
 
 @dataclass
@@ -69,7 +71,10 @@ class BuildController:
         self._again: set[str] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._refusals: dict[str, Refusal] = {}
+        self._refusals: dict[str, tuple[Refusal, dt.datetime, bool]] = {}  # since, reported
+        # Jobs the watch saw deleted, as (name, owner uid): a Job deleted before any pass
+        # observed it is still an interruption, not a Job to create again.
+        self.deleted_jobs: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=10_000, ttl=3600)
         self.passes = 0
 
     # -- the queue --------------------------------------------------------------------
@@ -154,6 +159,7 @@ class BuildController:
             images=images,
             now=self.clock(),
             settings=self.settings,
+            deleted_jobs=frozenset(self.deleted_jobs),
         )
 
     async def reconcile(self, mosc_name: str) -> Plan | None:
@@ -231,12 +237,21 @@ class BuildController:
         )
 
     async def _report_refusal(self, name: str, uid: str, refusal: Refusal | None) -> None:
-        if refusal == self._refusals.get(name):
-            return
-        if refusal is None:
+        """Tell the admin why nothing is built, once per refusal, and only when it lasts:
+        a MOSC created together with its pool is refused for a moment, never worth an event."""
+        if refusal is None or refusal.quiet:
             self._refusals.pop(name, None)
             return
-        self._refusals[name] = refusal
+        seen = self._refusals.get(name)
+        now = self.clock()
+        if seen is None or seen[0] != refusal:
+            self._refusals[name] = (refusal, now, False)
+            self.enqueue_later(name, REFUSAL_GRACE.total_seconds())
+            return
+        _, since, reported = seen
+        if reported or now - since < REFUSAL_GRACE:
+            return
+        self._refusals[name] = (refusal, since, True)
         log.warning("MachineOSConfig %s: no build: %s", name, refusal.message)
         event = EventSpec("MachineOSConfig", name, "Warning", refusal.reason, refusal.message)
         involved = _involved(event, uid)

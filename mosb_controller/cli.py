@@ -1,19 +1,27 @@
-"""Entry points: `run` (the operator) and `architectures` (the record, offline or live)."""
+"""Entry points: `run` (the operator), `architectures` (the record, offline) and `plan`
+(a dry run: which MachineOSBuild an edit leads to, and per architecture build or reuse)."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from mosb_controller import arch
+from api import describe_validation_error
+from mosb_controller import arch, dryrun
 from mosb_controller.config import Settings
+
+EXIT_REFUSED = 2  # a refusal or bad input
+EXIT_UNEXPECTED = 1
 
 
 def _documents(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
@@ -44,6 +52,85 @@ def cmd_architectures(args: argparse.Namespace) -> int:
     }
     print(json.dumps(out, indent=2, sort_keys=True))
     return 0
+
+
+def _read_objects(filenames: Sequence[str]) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for name in filenames:
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise dryrun.DryRunError(f"{name}: cannot read: {reason}") from None
+        objects += dryrun.load_documents(text, "<stdin>" if name == "-" else name)
+    return objects
+
+
+def _plan(args: argparse.Namespace) -> int:
+    if args.live and args.filename:
+        raise dryrun.DryRunError("--live reads the cluster: give either --live or -f, not both")
+    if not args.live and not args.filename:
+        raise dryrun.DryRunError("give -f FILE (repeatable, - for stdin) or --live")
+    if args.authfile is not None and not args.check_registry:
+        raise dryrun.DryRunError("--authfile is for --check-registry")
+    if args.authfile is not None and not args.authfile.is_file():
+        raise dryrun.DryRunError(f"--authfile {args.authfile}: no such file")
+    try:
+        settings = Settings.load(args)
+    except ValidationError as exc:
+        raise dryrun.DryRunError(describe_validation_error(exc)) from None
+    secrets_checked = jobs_known = None
+    if args.live:
+        from mosb_controller import kube
+
+        live = dryrun.live_objects(kube.load_api_client(), args.mosc, settings.namespace)
+        objects = live.objects
+        secrets_checked, jobs_known = live.secrets_checked, live.jobs_known
+    else:
+        objects = _read_objects(args.filename)
+    obs = dryrun.observed_from_objects(
+        objects,
+        mosc_name=args.mosc,
+        settings=settings,
+        now=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        registry=None,
+        secrets_checked=secrets_checked,
+        jobs_known=jobs_known,
+    )
+    answer = None
+    if args.check_registry:
+        answer = dryrun.skopeo_answers(args.authfile, tls_verify=settings.registry_tls_verify)
+    plan, obs = dryrun.complete_plan(obs, answer)
+    if args.output == "json":
+        print(json.dumps(dryrun.render_json(plan, obs), indent=2))
+    else:
+        print(dryrun.render_table(plan, obs), end="")
+    return EXIT_REFUSED if plan.refusal is not None else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Exit 0: plan printed; 2: a refusal (printed) or bad input; 1: anything else."""
+    import kubernetes
+    import urllib3
+
+    try:
+        return _plan(args)
+    except dryrun.DryRunError as exc:
+        print(f"mosb-controller plan: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except kubernetes.config.ConfigException as exc:
+        print(f"mosb-controller plan: no cluster configuration: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except kubernetes.client.ApiException as exc:
+        print(f"mosb-controller plan: API error {exc.status} {exc.reason}", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    except urllib3.exceptions.HTTPError as exc:
+        print(f"mosb-controller plan: cannot reach the API server: {exc}", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    except Exception:
+        traceback.print_exc()
+        print("mosb-controller plan: unexpected error (above)", file=sys.stderr)
+        return EXIT_UNEXPECTED
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -78,6 +165,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     archs.add_argument("files", nargs="+", type=Path, help="YAML files (kubectl get -o yaml)")
     archs.set_defaults(func=cmd_architectures)
+    plan = sub.add_parser(
+        "plan",
+        help="dry run: the MachineOSBuild an edit leads to, per architecture build or reuse",
+        description="Dry run: which MachineOSBuild the MachineOSConfig leads to and, per "
+        "architecture, whether it is built or reused and why. Writes nothing. Exit 0: plan "
+        "printed; 2: the operator would refuse (printed), or bad input; 1: anything else.",
+    )
+    plan.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML of MachineOSConfig, MachineConfigPool, rendered MachineConfig, Nodes and "
+        "optionally MachineOSBuilds, Secrets, Jobs, Pods (multi-document, kind: List); "
+        "repeatable; - for stdin",
+    )
+    plan.add_argument("--mosc", metavar="NAME", help="the MachineOSConfig (if several)")
+    plan.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    plan.add_argument(
+        "--live", action="store_true", help="read the objects from the current kubeconfig"
+    )
+    plan.add_argument(
+        "--check-registry",
+        action="store_true",
+        help="ask the registry (skopeo inspect) instead of assuming recorded images exist",
+    )
+    plan.add_argument("--authfile", type=Path, help="registry credentials for --check-registry")
+    # The operator's settings (namespace, timeouts, ...); own parser, so no clash with `run`.
+    Settings.add_arguments(plan)
+    plan.set_defaults(func=cmd_plan)
     return parser
 
 

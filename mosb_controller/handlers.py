@@ -187,8 +187,11 @@ def _enqueue_for_mosb(controller: BuildController, mosb: str) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OURS)
-async def on_job(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    _enqueue_for_mosb(_builds(memo, **kwargs), job_view(body).mosb)
+async def on_job(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    view, controller = job_view(body), _builds(memo, **kwargs)
+    if type == "DELETED":
+        controller.deleted_jobs[(view.name, view.owner_uid)] = True
+    _enqueue_for_mosb(controller, view.mosb)
 
 
 @kopf.on.event("pods", labels=OURS)

@@ -18,6 +18,8 @@ from mosb_controller.plan.observed import JobView, PodView
 DIGEST_MESSAGE = re.compile(r"^(sha256:[a-f0-9]{64})\s*$")
 MESSAGE_LIMIT = 1500
 RESULT_GRACE = dt.timedelta(seconds=60)
+CREATE_GRACE = dt.timedelta(seconds=60)
+CREATING = "Creating"
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,16 @@ def advance_record(
     now: dt.datetime,
     no_node_timeout: dt.timedelta,
     may_start: bool,
+    job_deleted: bool = False,
 ) -> tuple[ArchBuildRecord, bool]:
     """The record after looking at the world, and whether its build Job should be created."""
     if record.phase.is_finished:
         return record, False
     if job is None:
-        if record.job is not None:
+        creating = record.reason == CREATING and record.phase is ArchBuildPhase.PENDING
+        if creating and not job_deleted and record.start and now - record.start < CREATE_GRACE:
+            return record, False  # created a moment ago; the watch has not shown it yet
+        if record.job is not None and (job_deleted or not creating):
             return _update(
                 record,
                 ArchBuildPhase.INTERRUPTED,
@@ -152,9 +158,12 @@ def advance_record(
                 f"waiting for a Ready, schedulable {record.arch} node (none now)",
                 start=since,
             ), False
-        return _update(
-            record, ArchBuildPhase.PENDING, "Creating", f"creating Job {job_name}", start=None
-        ), True
+        created = _update(
+            record, ArchBuildPhase.PENDING, CREATING, f"creating Job {job_name}", start=now
+        )
+        # Named now: the Job is created before this record is written, so a record naming
+        # a Job that is gone means the Job was deleted (see CREATE_GRACE for watch lag).
+        return created.model_copy(update={"job": job_name}), True
     outcome = job_outcome(job, pods, now)
     image = f"{image_repository}@{outcome.digest}" if outcome.digest else None
     start = (

@@ -37,6 +37,7 @@ class Refusal:
 
     reason: str
     message: str
+    quiet: bool = False  # a moment's wait (e.g. a pool not yet recorded), not worth an event
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,9 @@ def build_inputs(
             "InvalidBaseImage",
             f"MachineConfig {config} has no usable spec.osImageURL ({base!r})",
         )
-    if pool_arches is None or not pool_arches.architectures:
+    if pool_arches is None:  # the pool is newer than the architecture record: wait for it
+        return Refusal("ArchitecturesPending", f"pool {pool_name} not recorded yet", quiet=True)
+    if not pool_arches.architectures:
         return Refusal(
             "NoArchitectures",
             f"MachineConfigPool {pool_name} selects no node of a supported architecture",

@@ -73,6 +73,7 @@ class Observed:
     images: Mapping[str, ImageCheck]  # registry answers, by reference
     now: dt.datetime
     settings: Settings
+    deleted_jobs: frozenset[tuple[str, str]] = frozenset()  # (name, owner uid) seen deleted
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) ->
             now=now,
             no_node_timeout=dt.timedelta(seconds=settings.no_node_timeout_seconds),
             may_start=terminal is None,
+            job_deleted=(name, mosb.uid) in obs.deleted_jobs,
         )
         records[arch] = new
         if start_job:

@@ -444,11 +444,10 @@ def test_failure_names_the_architecture_the_job_and_the_cause() -> None:
 def test_job_deleted_interrupts_but_pod_deleted_does_not() -> None:
     obs = observed()
     mosb, jobs = started(obs)
-    records = {
-        a: r.model_copy(update={"job": jobspec.build_job_name(mosb.name, a)})
-        for a, r in mosb.records.items()
-    }
-    mosb = replace(mosb, records=records)
+    seen = progress(obs, mosb, jobs, {})  # a pass that observes the Jobs
+    mosb = replace(
+        mosb, records=decode_arch_builds(seen.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
+    )
     amd = jobspec.build_job_name(mosb.name, "amd64")
     without_pods = progress(obs, mosb, jobs, {})  # a deleted pod: the Job makes another
     assert conditions_of(without_pods, mosb)["Interrupted"]["status"] == "False"
@@ -456,6 +455,18 @@ def test_job_deleted_interrupts_but_pod_deleted_does_not() -> None:
     interrupted = progress(obs, mosb, jobs, {})
     assert conditions_of(interrupted, mosb)["Interrupted"]["status"] == "True"
     assert "amd64" in conditions_of(interrupted, mosb)["Interrupted"]["message"]
+
+
+def test_a_job_not_yet_seen_is_neither_recreated_nor_interrupted_unless_deleted() -> None:
+    obs = observed()
+    mosb, jobs = started(obs)  # records name the Jobs just created; no pass saw them yet
+    amd = jobspec.build_job_name(mosb.name, "amd64")
+    del jobs[amd]
+    lagging = progress(obs, mosb, jobs, {})
+    assert amd not in [j["metadata"]["name"] for j in lagging.create_jobs]
+    assert conditions_of(lagging, mosb)["Interrupted"]["status"] == "False"
+    deleted = progress(replace(obs, deleted_jobs=frozenset({(amd, mosb.uid)})), mosb, jobs, {})
+    assert conditions_of(deleted, mosb)["Interrupted"]["status"] == "True"
 
 
 def finish_builds(
@@ -505,8 +516,8 @@ def test_homogeneous_pool_builds_one_plain_image_without_push() -> None:
     obs = observed(pool_arches=summary(["amd64"]))
     mosb, jobs = started(obs)
     (only,) = jobs
-    env = plan_mosc(replace(obs, mosbs={mosb.name: mosb}, jobs={}))
-    (spec,) = [j for j in env.create_jobs if j["metadata"]["name"] == only]
+    spec = jobspec.build_job(inputs_of(obs), mosb.name, "uid", "amd64", obs.settings)
+    assert spec["metadata"]["name"] == only
     container = spec["spec"]["template"]["spec"]["containers"][0]
     target = {e["name"]: e["value"] for e in container["env"]}["MOSB_TARGET_IMAGE"]
     assert target == f"{REPO}:{mosb.name}"  # the MOSB tag itself: a plain image

@@ -1,0 +1,203 @@
+"""The whole local heterogeneous cluster, for the demo and the end-to-end tests.
+
+A running cluster control plane (etcd, kube-apiserver, kube-scheduler,
+kube-controller-manager, kwok) is given; this adds the real registry with a seeded
+multi-architecture base image, the controller namespace with its ServiceAccount, push
+secret and registry CA, the node harness that runs build and push pods for real, and the
+operator as a process. Pools, rendered configs and MachineOSConfigs are added per use.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import kubernetes
+from kubernetes.client import ApiException
+
+import controlplane
+from nodeharness import NodeHarness
+from operatorproc import OperatorProcess
+from registry import LocalRegistry, seed_base_image
+
+GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
+NAMESPACE = "mosb-controller"
+CA_CONFIGMAP = "mosb-registry-ca"
+PUSH_SECRET = "push"  # noqa: S105 - a Secret's name
+BASE_REPO = "ocp/rhcos"
+ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+
+
+def _ignore_conflict(call: Any, *args: Any) -> None:
+    try:
+        call(*args)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+class LocalCluster:
+    def __init__(
+        self, plane: controlplane.ControlPlane, workdir: Path | None = None, registry_port: int = 0
+    ) -> None:
+        self.plane = plane
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="mosb-local-"))
+        config = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(
+            config_file=str(plane.kubeconfig), client_configuration=config
+        )
+        self.client = kubernetes.client.ApiClient(config)
+        self.core = kubernetes.client.CoreV1Api(self.client)
+        self.batch = kubernetes.client.BatchV1Api(self.client)
+        self.custom = kubernetes.client.CustomObjectsApi(self.client)
+        self.registry = LocalRegistry(self.workdir / "registry", port=registry_port)
+        self.base_image = ""
+        self.harness: NodeHarness | None = None
+        self.operator: OperatorProcess | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self, operator_args: Sequence[str] = ()) -> LocalCluster:
+        self.registry.start()
+        self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES)
+        self._namespace()
+        self.harness = NodeHarness(self.client, NAMESPACE).start()
+        self.operator = OperatorProcess(
+            self.plane.controller_kubeconfig,
+            NAMESPACE,
+            self.workdir / "operator.log",
+            extra_args=[f"--registry-ca-configmap={CA_CONFIGMAP}", *operator_args],
+        )
+        self.operator.start()
+        return self
+
+    def stop(self) -> None:
+        if self.operator is not None:
+            self.operator.stop()
+        if self.harness is not None:
+            self.harness.stop()
+        self.registry.stop()
+        self.client.close()
+
+    def _namespace(self) -> None:
+        core = self.core
+        _ignore_conflict(
+            core.create_namespace, kubernetes.client.V1Namespace(metadata={"name": NAMESPACE})
+        )
+        _ignore_conflict(
+            core.create_namespaced_service_account,
+            NAMESPACE,
+            kubernetes.client.V1ServiceAccount(metadata={"name": "mosb-builder"}),
+        )
+        secret = {
+            "metadata": {"name": PUSH_SECRET},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {
+                ".dockerconfigjson": base64.b64encode(self.registry.dockerconfigjson()).decode()
+            },
+        }
+        _ignore_conflict(
+            core.create_namespaced_secret,
+            NAMESPACE,
+            kubernetes.client.V1Secret.model_validate(secret),
+        )
+        ca = {"metadata": {"name": CA_CONFIGMAP}, "data": {"ca-bundle.crt": self.ca_text()}}
+        _ignore_conflict(
+            core.create_namespaced_config_map,
+            NAMESPACE,
+            kubernetes.client.V1ConfigMap.model_validate(ca),
+        )
+
+    def ca_text(self) -> str:
+        return (self.registry.ca_dir / "ca.crt").read_text()
+
+    # -- objects ------------------------------------------------------------------------
+    def create(self, plural: str, kind: str, body: dict[str, Any]) -> None:
+        full = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, **body}
+        _ignore_conflict(self.custom.create_cluster_custom_object, GROUP, VERSION, plural, full)
+
+    def add_pool(self, name: str, arches: Sequence[str], per_arch: int = 1) -> None:
+        """A pool selecting `per_arch` kwok nodes of each architecture, and its rendered
+        MachineConfig whose osImageURL is the seeded multi-architecture base."""
+        self.add_nodes(name, arches, per_arch, name)
+        rendered = f"rendered-{name}-1"
+        self.create("machineconfigs", "MachineConfig", {
+            "metadata": {"name": rendered}, "spec": {"osImageURL": self.base_image},
+        })  # fmt: skip
+        self.create("machineconfigpools", "MachineConfigPool", {
+            "metadata": {"name": name},
+            "spec": {
+                "nodeSelector": {"matchLabels": {"pool": name}},
+                "machineConfigSelector": {},
+                "configuration": {"name": rendered},
+            },
+        })  # fmt: skip
+
+    def add_nodes(self, pool: str, arches: Sequence[str], per_arch: int, prefix: str) -> None:
+        """kwok nodes in `pool`, waited for until the scheduler may use them."""
+        names = controlplane.add_nodes(self.client, arches, per_arch, {"pool": pool}, prefix)
+        controlplane.wait_nodes_ready(self.client, names)
+
+    def mosc_body(self, name: str, entries: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name},
+            "spec": {
+                "machineConfigPool": {"name": name},
+                "imageBuilder": {"imageBuilderType": "Job"},
+                "renderedImagePushSecret": {"name": PUSH_SECRET},
+                "baseImagePullSecret": {"name": PUSH_SECRET},  # the local registry wants auth
+                "renderedImagePushSpec": f"{self.registry.host}/ocl/{name}:latest",
+                "containerFile": [{"containerfileArch": a, "content": c} for a, c in entries],
+            },
+        }
+
+    def apply_mosc(self, name: str, entries: Sequence[tuple[str, str]]) -> None:
+        """Create the MOSC, or set its spec if it exists (like `kubectl apply`)."""
+        body = self.mosc_body(name, entries)
+        self.create("machineosconfigs", "MachineOSConfig", body)
+        self.custom.patch_cluster_custom_object(
+            GROUP, VERSION, "machineosconfigs", name, {"spec": body["spec"]}
+        )
+
+    def get(self, plural: str, name: str) -> dict[str, Any]:
+        return cast(
+            dict[str, Any], self.custom.get_cluster_custom_object(GROUP, VERSION, plural, name)
+        )
+
+    def platforms(self, ref: str) -> list[tuple[str, str]]:
+        """(platform, digest) of each manifest of the list at `ref`."""
+        import json
+
+        raw = json.loads(self.registry.inspect_raw(ref))
+        return [
+            (f"{m['platform']['os']}/{m['platform']['architecture']}", m["digest"])
+            for m in raw.get("manifests", [])
+        ]
+
+
+@contextlib.contextmanager
+def running(
+    with_operator_args: Sequence[str] = (), workdir: Path | None = None, registry_port: int = 0
+) -> Iterator[LocalCluster]:
+    """Control plane with kwok, then the LocalCluster on top; all stopped on exit."""
+    plane_dir = (workdir or Path(tempfile.mkdtemp(prefix="mosb-cluster-"))) / "control-plane"
+    plane = controlplane.ControlPlane(
+        workdir=plane_dir,
+        bin_dir=controlplane.kube_bin_dir(),
+        with_cluster=True,
+        kwok_config=controlplane.DEFAULT_KWOK_CONFIG,
+    )
+    plane.start()
+    try:
+        controlplane.apply_crds(plane.kubeconfig)
+        cluster = LocalCluster(plane, workdir, registry_port).start(with_operator_args)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+    finally:
+        plane.stop()
+        plane.cleanup()

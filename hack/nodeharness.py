@@ -1,0 +1,196 @@
+"""Plays the kubelet for our build and push pods on kwok's fake nodes, for real.
+
+kwok leaves pods labelled `mosb-controller.io/managed=true` alone (hack/kwok/stages.yaml);
+this harness watches for such pods once the real scheduler has bound them to a node,
+fetches the ConfigMaps and Secrets their volumes name, runs their container command
+locally with hack/podrunner.py (buildah/skopeo, as a node of that architecture would:
+the scripts pass `--arch` explicitly and the test containerfiles have no RUN), and writes
+the outcome to the pod status as a kubelet does (Running, then Succeeded or Failed with
+exit code and termination message). The Job controller takes it from there.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+from kubernetes.client import ApiException
+
+import podrunner
+
+log = logging.getLogger("nodeharness")
+MANAGED = "mosb-controller.io/managed=true"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class NodeHarness:
+    def __init__(
+        self,
+        client: kubernetes.client.ApiClient,
+        namespace: str,
+        *,
+        workers: int = 4,
+        timeout: float = 600,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.client = client
+        self.core = kubernetes.client.CoreV1Api(client)
+        self.namespace, self.timeout = namespace, timeout
+        self.extra_env = dict(extra_env or {})
+        self.workdir = Path(tempfile.mkdtemp(prefix="mosb-nodes-"))
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="node")
+        self._taken: set[str] = set()  # pod uids already started
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="node-harness", daemon=True)
+        self.outcomes: dict[str, podrunner.PodOutcome] = {}  # pod name → outcome
+        self.ran: list[dict[str, Any]] = []  # every pod taken, in order
+        # Test hooks, by regular expression on the pod name (`re.match`):
+        self.fail_next: dict[str, str] = {}  # pattern → message: fail such pods with it
+        self.hold: set[str] = set()  # patterns of pods kept running until removed
+
+    def start(self) -> NodeHarness:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> NodeHarness:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # -- watching ---------------------------------------------------------------------
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for pod in self.core.list_namespaced_pod(
+                    self.namespace, label_selector=MANAGED
+                ).items:
+                    self._consider(self.client.sanitize_for_serialization(pod))
+                watch = kubernetes.watch.Watch()
+                for event in watch.stream(
+                    self.core.list_namespaced_pod,
+                    self.namespace,
+                    label_selector=MANAGED,
+                    timeout_seconds=30,
+                ):
+                    if self._stop.is_set():
+                        watch.stop()
+                        return
+                    self._consider(self.client.sanitize_for_serialization(event["object"]))
+            except Exception as exc:  # API restarts etc.: list and watch again
+                if not self._stop.is_set():
+                    log.warning("pod watch: %s", exc)
+                    self._stop.wait(1)
+
+    def _consider(self, pod: dict[str, Any]) -> None:
+        meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+        uid = meta.get("uid", "")
+        if (
+            not spec.get("nodeName")
+            or meta.get("deletionTimestamp")
+            or status.get("phase", "Pending") != "Pending"
+            or uid in self._taken
+        ):
+            return
+        self._taken.add(uid)
+        self.ran.append(pod)
+        self._pool.submit(self._run, pod)
+
+    # -- one pod ----------------------------------------------------------------------
+    def _volume_data(self, pod: Mapping[str, Any]) -> dict[str, dict[str, bytes]]:
+        data: dict[str, dict[str, bytes]] = {}
+        for volume in pod["spec"].get("volumes") or []:
+            if "configMap" in volume:
+                source = volume["configMap"]
+                try:
+                    cm = self.core.read_namespaced_config_map(source["name"], self.namespace)
+                except ApiException:
+                    if source.get("optional"):
+                        continue
+                    raise
+                data[volume["name"]] = {k: v.encode() for k, v in (cm.data or {}).items()}
+            elif "secret" in volume:
+                source = volume["secret"]
+                secret = self.core.read_namespaced_secret(source["secretName"], self.namespace)
+                data[volume["name"]] = {
+                    k: base64.b64decode(v) for k, v in (secret.data or {}).items()
+                }
+        return data
+
+    def _run(self, pod: dict[str, Any]) -> None:
+        name = pod["metadata"]["name"]
+        container = pod["spec"]["containers"][0]["name"]
+        try:
+            self._status(name, container, "Running", {"running": {"startedAt": _now()}})
+            while any(re.match(p, name) for p in self.hold) and not self._stop.is_set():
+                self._stop.wait(0.2)
+            forced = next((m for p, m in self.fail_next.items() if re.match(p, name)), None)
+            if forced is not None:
+                outcome = podrunner.PodOutcome(1, forced, forced)
+            else:
+                # The kubelet waits for a volume's source to exist; so do we, briefly.
+                volumes = self._volume_data(pod)
+                outcome = podrunner.run_pod(
+                    pod,
+                    volumes,
+                    workdir=self.workdir / name,
+                    extra_env=self.extra_env,
+                    timeout=self.timeout,
+                )
+        except Exception as exc:  # the pod could not even start: report it as the kubelet would
+            outcome = podrunner.PodOutcome(128, f"error: {exc}", str(exc))
+        self.outcomes[name] = outcome
+        terminated = {
+            "exitCode": outcome.exit_code,
+            "reason": "Completed" if outcome.exit_code == 0 else "Error",
+            "message": outcome.termination_message,
+            "startedAt": _now(),
+            "finishedAt": _now(),
+        }
+        phase = "Succeeded" if outcome.exit_code == 0 else "Failed"
+        try:
+            self._status(name, container, phase, {"terminated": terminated})
+        except ApiException as exc:
+            log.warning("pod %s: could not report %s: %s", name, phase, exc.reason)
+
+    def _status(self, pod: str, container: str, phase: str, state: dict[str, Any]) -> None:
+        ready = phase == "Running"
+        body = {
+            "status": {
+                "phase": phase,
+                "startTime": _now(),
+                "conditions": [
+                    {"type": "Ready", "status": str(ready), "lastTransitionTime": _now()}
+                ],
+                "containerStatuses": [
+                    {
+                        "name": container,
+                        "image": "local",
+                        "imageID": "",
+                        "ready": ready,
+                        "started": ready,
+                        "restartCount": 0,
+                        "state": state,
+                    }
+                ],
+            }
+        }
+        self.core.patch_namespaced_pod_status(pod, self.namespace, body)

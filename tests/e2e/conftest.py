@@ -1,0 +1,62 @@
+"""End-to-end fixtures: the local cluster (etcd, kube-apiserver, kube-scheduler,
+kube-controller-manager and kwok with hack/kwok/stages.yaml), with the CRDs applied.
+
+One cluster per session; each test module adds the kwok nodes it needs
+(controlplane.add_nodes). In CI (env CI set) missing binaries fail the run; elsewhere
+the tests skip saying what is missing. A cluster that does not start always fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes
+import pytest
+
+import controlplane
+import kube_paths
+from tests.conftest import require
+
+
+def _cluster_missing() -> list[str]:
+    missing = kube_paths.missing_binaries()  # includes kwok
+    if not (shutil.which("etcd") or Path("/usr/bin/etcd").exists()):
+        missing.append("etcd")
+    if not shutil.which("kubectl"):
+        missing.append("kubectl")
+    return missing
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[controlplane.ControlPlane]:
+    require(_cluster_missing(), "run hack/setup.sh to build the pinned control plane and kwok")
+    plane = controlplane.ControlPlane(
+        workdir=tmp_path_factory.mktemp("cluster"),
+        bin_dir=kube_paths.cached_bin_dir(),
+        with_cluster=True,
+        kwok_config=controlplane.DEFAULT_KWOK_CONFIG,
+    )
+    try:
+        plane.start()
+        controlplane.apply_crds(plane.kubeconfig)
+    except Exception as exc:  # the run must say why, loudly, in CI and out
+        plane.stop()
+        plane.cleanup()
+        pytest.fail(f"the local cluster did not start: {exc}", pytrace=False)
+    yield plane
+    plane.stop()
+    plane.cleanup()
+
+
+@pytest.fixture(scope="session")
+def cluster_client(
+    cluster: controlplane.ControlPlane,
+) -> Iterator[kubernetes.client.ApiClient]:
+    config = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(cluster.kubeconfig), client_configuration=config
+    )
+    with kubernetes.client.ApiClient(config) as client:
+        yield client
