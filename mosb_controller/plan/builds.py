@@ -95,13 +95,20 @@ def job_outcome(job: JobView, pods: Sequence[PodView], now: dt.datetime) -> Step
         )
     attempts = len(pods)
     pod = _latest(pods)
+    retry = f", attempt {attempts}" if attempts > 1 else ""
+    # Once a pod has run, the build is under way until the Job says how it ended: a pod
+    # that finished before the Job controller noticed, or a retry waiting for its turn,
+    # must not read as "not started" again.
     if pod is not None and pod.phase == "Running":
-        retry = f", attempt {attempts}" if attempts > 1 else ""
-        return StepOutcome(
-            ArchBuildPhase.BUILDING,
-            message=f"running on node {pod.node} (Job {job.name}{retry})",
-            start=start,
-        )
+        message = f"running on node {pod.node} (Job {job.name}{retry})"
+        return StepOutcome(ArchBuildPhase.BUILDING, message=message, start=start)
+    if pod is not None and pod.phase == "Succeeded":
+        message = f"finished on node {pod.node}, Job {job.name} completing"
+        return StepOutcome(ArchBuildPhase.BUILDING, message=message, start=start)
+    if pod is not None and (pod.phase == "Failed" or attempts > 1):
+        failures = sum(1 for p in pods if p.phase == "Failed")
+        message = f"attempt {failures} failed, Job {job.name} retrying"
+        return StepOutcome(ArchBuildPhase.BUILDING, message=message, start=start)
     waiting = f": {pod.waiting}" if pod is not None and pod.waiting else ""
     return StepOutcome(
         ArchBuildPhase.PENDING, message=f"Job {job.name} waiting to run{waiting}", start=start

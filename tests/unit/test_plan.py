@@ -597,3 +597,19 @@ def test_jobs_left_by_an_earlier_mosb_of_the_same_name_are_removed_not_used() ->
     plan = progress(obs, mosb, jobs, {})
     assert plan.delete_jobs == [arm]
     assert not plan.mosb_status  # nothing concluded from someone else's Job
+
+
+def test_a_finished_pod_before_its_job_completes_is_not_a_step_back() -> None:
+    obs = observed()
+    mosb, jobs = started(obs)
+    amd = jobspec.build_job_name(mosb.name, "amd64")
+    running = progress(obs, mosb, jobs, {amd: [pod(amd, phase="Running")]})
+    records = decode_arch_builds(running.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
+    assert records["amd64"].phase is ArchBuildPhase.BUILDING
+    mosb = replace(mosb, records=records)
+    finished = [pod(amd, phase="Succeeded", exit_code=0, message=DIGEST["amd64"])]
+    lagging = progress(obs, mosb, jobs, {amd: finished})  # the Job is not Complete yet
+    changed = lagging.mosb_annotations.get(mosb.name, {}).get(ARCH_BUILDS_ANNOTATION)
+    phase = decode_arch_builds(changed)["amd64"].phase if changed else records["amd64"].phase
+    assert phase is ArchBuildPhase.BUILDING
+    assert not [e for e in lagging.events if e.reason == "ArchBuildPending"]
