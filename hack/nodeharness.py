@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -135,6 +136,20 @@ class NodeHarness:
                 }
         return data
 
+    def _wait_for_volumes(
+        self, pod: Mapping[str, Any], timeout: float = 120
+    ) -> dict[str, dict[str, bytes]]:
+        """The kubelet keeps a pod in ContainerCreating until its ConfigMaps and Secrets
+        exist (e.g. the controller creates the inputs ConfigMap a moment after the Job)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._volume_data(pod)
+            except ApiException as exc:
+                if exc.status != 404 or time.monotonic() > deadline or self._stop.is_set():
+                    raise
+                self._stop.wait(0.5)
+
     def _run(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         container = pod["spec"]["containers"][0]["name"]
@@ -146,8 +161,7 @@ class NodeHarness:
             if forced is not None:
                 outcome = podrunner.PodOutcome(1, forced, forced)
             else:
-                # The kubelet waits for a volume's source to exist; so do we, briefly.
-                volumes = self._volume_data(pod)
+                volumes = self._wait_for_volumes(pod)
                 outcome = podrunner.run_pod(
                     pod,
                     volumes,

@@ -155,7 +155,7 @@ class BuildController:
             mosbs=mosbs,
             jobs=jobs,
             pods={name: tuple(self.indexes.pods.get(name, ())) for name in jobs},
-            configmaps=frozenset(self.indexes.configmaps),
+            configmaps={name: only(owners) for name, owners in self.indexes.configmaps.items()},
             images=images,
             now=self.clock(),
             settings=self.settings,

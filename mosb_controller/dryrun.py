@@ -259,7 +259,7 @@ def observed_from_objects(
         mosbs=mosbs,
         jobs=jobs,
         pods={name: tuple(found) for name, found in pods.items()},
-        configmaps=frozenset(),
+        configmaps={},
         images=dict(registry or {}),
         now=now,
         settings=settings,

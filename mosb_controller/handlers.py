@@ -20,7 +20,7 @@ from mosb_controller.config import Settings
 from mosb_controller.imagecheck import ImageChecker
 from mosb_controller.informer import NodeInformer
 from mosb_controller.kube import GROUP, VERSION, Writer, load_api_client
-from mosb_controller.plan.jobs import MANAGED_LABEL, MOSB_ANNOTATION
+from mosb_controller.plan.jobs import MANAGED_LABEL, MOSB_ANNOTATION, MOSC_ANNOTATION
 from mosb_controller.plan.observed import JobView, MosbView, PodView, job_view, mosb_view, pod_view
 from mosb_controller.recorder import (
     MANAGED_LABELS,
@@ -166,8 +166,16 @@ def secret_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
 
 
 @kopf.index("configmaps", labels=OURS)
-def inputs_index(name: str, **_: Any) -> dict[str, str]:
-    return {name: name}
+def inputs_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
+    # The owner matters: a ConfigMap of an earlier MOSB of the same name (rebuild, retry)
+    # lingers until garbage collection and is not this build's.
+    owners = body.get("metadata", {}).get("ownerReferences") or []
+    return {name: next((str(o.get("uid")) for o in owners if o.get("controller")), "")}
+
+
+@kopf.on.event("configmaps", labels=OURS)
+async def on_inputs(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _enqueue_for(_builds(memo, **kwargs), body)
 
 
 @kopf.on.event(*MOSCS)
@@ -180,10 +188,17 @@ async def on_mosb(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     _builds(memo, **kwargs).enqueue(mosb_view(body).mosc)
 
 
-def _enqueue_for_mosb(controller: BuildController, mosb: str) -> None:
-    for mosc, store in controller.indexes.mosbs.items():
+def _enqueue_for(controller: BuildController, body: kopf.Body) -> None:
+    """Wake the MOSC a Job, Pod or ConfigMap of ours belongs to."""
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    mosc = annotations.get(MOSC_ANNOTATION)
+    if mosc:
+        controller.enqueue(mosc)
+        return
+    mosb = annotations.get(MOSB_ANNOTATION, "")
+    for name, store in controller.indexes.mosbs.items():
         if any(view.name == mosb for view in store):
-            controller.enqueue(mosc)
+            controller.enqueue(name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OURS)
@@ -191,13 +206,12 @@ async def on_job(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwargs: A
     view, controller = job_view(body), _builds(memo, **kwargs)
     if type == "DELETED":
         controller.deleted_jobs[(view.name, view.owner_uid)] = True
-    _enqueue_for_mosb(controller, view.mosb)
+    _enqueue_for(controller, body)
 
 
 @kopf.on.event("pods", labels=OURS)
 async def on_pod(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    mosb = (body.get("metadata", {}).get("annotations") or {}).get(MOSB_ANNOTATION, "")
-    _enqueue_for_mosb(_builds(memo, **kwargs), mosb)
+    _enqueue_for(_builds(memo, **kwargs), body)
 
 
 @kopf.on.event(*POOLS)

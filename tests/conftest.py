@@ -38,7 +38,8 @@ def require(what_is_missing: list[str], hint: str) -> None:
     pytest.skip(message)
 
 
-def _control_plane_missing() -> list[str]:
+def control_plane_missing() -> list[str]:
+    """The binaries of the local control plane (and kwok) that are not installed."""
     missing = kube_paths.missing_binaries()
     if not (shutil.which("etcd") or Path("/usr/bin/etcd").exists()):
         missing.append("etcd")
@@ -50,7 +51,7 @@ def _control_plane_missing() -> list[str]:
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[controlplane.ControlPlane]:
     """etcd + kube-apiserver with the CRDs from manifests/crds applied and Established."""
-    require(_control_plane_missing(), "run hack/setup.sh to build the pinned control plane")
+    require(control_plane_missing(), "run hack/setup.sh to build the pinned control plane")
     workdir = tmp_path_factory.mktemp("control-plane")
     plane = controlplane.ControlPlane(workdir=workdir, bin_dir=kube_paths.cached_bin_dir())
     try:

@@ -20,6 +20,8 @@ MANAGED_LABEL = "mosb-controller.io/managed"
 ROLE_LABEL = "mosb-controller.io/role"  # build | push
 ARCH_ANNOTATION = "mosb-controller.io/arch"
 MOSB_ANNOTATION = "mosb-controller.io/machine-os-build"
+MOSC_ANNOTATION = "mosb-controller.io/machine-os-config"  # events reach the MOSC even
+# after the MOSB is gone (a rebuild or retry waits for its leftovers to go)
 MOSB_KIND = {"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineOSBuild"}
 
 SCRIPTS_MOUNT = "/etc/mosb/scripts"
@@ -52,8 +54,13 @@ def _owner(mosb: str, uid: str) -> list[dict[str, Any]]:
     return [{**MOSB_KIND, "name": mosb, "uid": uid, "controller": True, "blockOwnerDeletion": True}]
 
 
-def _meta(name: str, namespace: str, mosb: str, uid: str, role: str, arch: str | None) -> Any:
-    annotations = {MOSB_ANNOTATION: mosb, **({ARCH_ANNOTATION: arch} if arch else {})}
+def _meta(name: str, namespace: str, mosb: str, uid: str, role: str, arch: str | None,
+          mosc: str) -> Any:  # fmt: skip
+    annotations = {
+        MOSB_ANNOTATION: mosb,
+        MOSC_ANNOTATION: mosc,
+        **({ARCH_ANNOTATION: arch} if arch else {}),
+    }
     return {
         "name": name,
         "namespace": namespace,
@@ -71,7 +78,9 @@ def inputs_configmap(
     data = dict(script_files())
     for arch in sorted({*arches, *inputs.architectures}):
         data[f"Containerfile.{arch}"] = inputs.rendered_containerfile(mosb, arch)
-    meta = _meta(inputs_configmap_name(mosb), settings.namespace, mosb, uid, "inputs", None)
+    meta = _meta(
+        inputs_configmap_name(mosb), settings.namespace, mosb, uid, "inputs", None, inputs.mosc
+    )
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
 
@@ -189,7 +198,8 @@ def build_job(
     inputs: BuildInputs, mosb: str, uid: str, arch: str, settings: Settings
 ) -> dict[str, Any]:
     """The Job that builds `arch` natively on a node of that architecture."""
-    meta = _meta(build_job_name(mosb, arch), settings.namespace, mosb, uid, "build", arch)
+    name = build_job_name(mosb, arch)
+    meta = _meta(name, settings.namespace, mosb, uid, "build", arch, inputs.mosc)
     env = {
         "MOSB_ARCH": arch,
         "MOSB_CONTAINERFILE": f"{INPUTS_MOUNT}/Containerfile",
@@ -223,7 +233,7 @@ def push_job(
     inputs: BuildInputs, mosb: str, uid: str, images: Mapping[str, str], settings: Settings
 ) -> dict[str, Any]:
     """The Job that joins the per-architecture images (by digest) into the MOSB's list."""
-    meta = _meta(push_job_name(mosb), settings.namespace, mosb, uid, "push", None)
+    meta = _meta(push_job_name(mosb), settings.namespace, mosb, uid, "push", None, inputs.mosc)
     env = {
         "MOSB_TARGET_IMAGE": f"{inputs.repository}:{mosb}",
         "MOSB_ARCH_IMAGES": "\n".join(f"{arch} {images[arch]}" for arch in sorted(images)),

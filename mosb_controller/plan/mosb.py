@@ -69,7 +69,7 @@ class Observed:
     mosbs: Mapping[str, MosbView]  # this MOSC's
     jobs: Mapping[str, JobView]
     pods: Mapping[str, Sequence[PodView]]  # by Job name
-    configmaps: frozenset[str]
+    configmaps: Mapping[str, str]  # our ConfigMaps: name → owner (MOSB) uid
     images: Mapping[str, ImageCheck]  # registry answers, by reference
     now: dt.datetime
     settings: Settings
@@ -135,7 +135,7 @@ def plan_mosc(obs: Observed) -> Plan:
     plan.delete_mosbs += [m.name for m in others if not m.deleting]
 
     if current is None:
-        if not others:
+        if not others and not _clear_leftovers(plan, obs, inputs, desired):
             _create(plan, obs, inputs, desired, fresh=rebuild)
     elif current.deleting:
         pass  # recreated once it is gone
@@ -174,6 +174,22 @@ def _check_secrets(
 
 
 # -- a new MachineOSBuild --------------------------------------------------------------
+
+
+def _clear_leftovers(plan: Plan, obs: Observed, inputs: BuildInputs, desired: str) -> bool:
+    """Jobs and the inputs ConfigMap an earlier MOSB of the same name left (a rebuild or
+    retry deletes the MOSB; garbage collection of its children lags): remove them and
+    create the MOSB only once they are gone, so the new build never meets the old one's
+    objects. True while something is left."""
+    names = {jobspec.build_job_name(desired, a) for a in inputs.architectures}
+    names.add(jobspec.push_job_name(desired))
+    left = [n for n in sorted(names) if n in obs.jobs]
+    plan.delete_jobs += [n for n in left if not obs.jobs[n].deleting]
+    configmap = jobspec.inputs_configmap_name(desired)
+    if configmap in obs.configmaps:
+        plan.delete_configmaps.append(configmap)
+        left.append(configmap)
+    return bool(left)
 
 
 def _reuse_candidates(
@@ -325,7 +341,7 @@ def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) ->
             _arch_event(plan, mosb.name, new)
         plan.decisions.append(_decision(new))
     if to_build:
-        if jobspec.inputs_configmap_name(mosb.name) not in obs.configmaps:
+        if obs.configmaps.get(jobspec.inputs_configmap_name(mosb.name)) != mosb.uid:
             plan.create_configmaps.append(
                 jobspec.inputs_configmap(inputs, mosb.name, mosb.uid, to_build, settings)
             )
@@ -382,7 +398,7 @@ def _push(
             return None, (ArchBuildPhase.INTERRUPTED, f"push Job {name} was deleted")
         if terminal is None:
             images = {a: str(r.image) for a, r in records.items()}
-            if jobspec.inputs_configmap_name(mosb.name) not in obs.configmaps:
+            if obs.configmaps.get(jobspec.inputs_configmap_name(mosb.name)) != mosb.uid:
                 plan.create_configmaps.append(
                     jobspec.inputs_configmap(inputs, mosb.name, mosb.uid, [], obs.settings)
                 )

@@ -8,30 +8,19 @@ the tests skip saying what is missing. A cluster that does not start always fail
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import kubernetes
 import pytest
 
 import controlplane
 import kube_paths
-from tests.conftest import require
-
-
-def _cluster_missing() -> list[str]:
-    missing = kube_paths.missing_binaries()  # includes kwok
-    if not (shutil.which("etcd") or Path("/usr/bin/etcd").exists()):
-        missing.append("etcd")
-    if not shutil.which("kubectl"):
-        missing.append("kubectl")
-    return missing
+from tests.conftest import control_plane_missing, require
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[controlplane.ControlPlane]:
-    require(_cluster_missing(), "run hack/setup.sh to build the pinned control plane and kwok")
+    require(control_plane_missing(), "run hack/setup.sh to build the pinned control plane and kwok")
     plane = controlplane.ControlPlane(
         workdir=tmp_path_factory.mktemp("cluster"),
         bin_dir=kube_paths.cached_bin_dir(),

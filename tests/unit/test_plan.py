@@ -106,7 +106,7 @@ def observed(**changes: Any) -> Observed:
         mosbs={},
         jobs={},
         pods={},
-        configmaps=frozenset(),
+        configmaps={},
         images={},
         now=NOW,
         settings=Settings(namespace="mosb"),
@@ -377,7 +377,7 @@ def progress(
             mosbs={mosb.name: mosb},
             jobs=dict(jobs),
             pods=dict(pods),
-            configmaps=frozenset({jobspec.inputs_configmap_name(mosb.name)}),
+            configmaps={jobspec.inputs_configmap_name(mosb.name): mosb.uid},
         )
     )
 
@@ -613,3 +613,23 @@ def test_a_finished_pod_before_its_job_completes_is_not_a_step_back() -> None:
     phase = decode_arch_builds(changed)["amd64"].phase if changed else records["amd64"].phase
     assert phase is ArchBuildPhase.BUILDING
     assert not [e for e in lagging.events if e.reason == "ArchBuildPending"]
+
+
+def test_an_inputs_configmap_of_an_earlier_mosb_is_not_taken_for_ours() -> None:
+    obs = observed()
+    _, mosb = created(obs)
+    name = jobspec.inputs_configmap_name(mosb.name)
+    leftover = plan_mosc(replace(obs, mosbs={mosb.name: mosb}, configmaps={name: "old-uid"}))
+    assert [c["metadata"]["name"] for c in leftover.create_configmaps] == [name]
+    ours = plan_mosc(replace(obs, mosbs={mosb.name: mosb}, configmaps={name: mosb.uid}))
+    assert not ours.create_configmaps
+
+
+def test_a_recreated_mosb_waits_until_the_old_ones_jobs_are_gone() -> None:
+    obs = observed()
+    _, mosb = created(obs)
+    old_job = jobspec.build_job_name(mosb.name, "arm64")
+    leftover = replace(obs, jobs={old_job: job(old_job, owner="old-uid")})
+    plan = plan_mosc(leftover)
+    assert plan.create_mosb is None and plan.delete_jobs == [old_job]
+    assert created(obs)[0].create_mosb is not None  # once gone, it is created
