@@ -653,11 +653,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"nodes Ready: {' '.join(names)}")
         print(f"control plane up in {time.monotonic() - started:.1f}s (logs in {plane.workdir})")
         print(f"export KUBECONFIG={plane.kubeconfig}")
-        print("Ctrl-C stops everything.", flush=True)
-        stop_signals = {signal.SIGINT, signal.SIGTERM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-        signal.sigwait(stop_signals)
+        wait_for_stop()
     return 0
+
+
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM; the caller's `with` blocks then stop everything."""
+    print("Ctrl-C stops everything.", flush=True)
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    signal.sigwait(stop_signals)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import controlplane
 import localcluster
 from localcluster import LocalCluster
 
@@ -98,10 +98,7 @@ def main() -> int:
         print(f"operator log: {local.workdir / 'operator.log'}")
         print(f"total {time.monotonic() - started:.1f}s", flush=True)
         if not args.once:
-            print("Ctrl-C stops everything.", flush=True)
-            stop = {signal.SIGINT, signal.SIGTERM}
-            signal.pthread_sigmask(signal.SIG_BLOCK, stop)
-            signal.sigwait(stop)
+            controlplane.wait_for_stop()
     return 0
 
 
