@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import kubernetes
 import pytest
+from kubernetes.client import ApiException
 
 import controlplane
 import kube_paths
@@ -26,6 +29,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = Path(str(item.path)).relative_to(TESTS).parts
         if parts and parts[0] in {"integration", "e2e", "registry"}:
             item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+T = TypeVar("T")
+
+
+def eventually(
+    check: Callable[[], T],
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    *,
+    what: str = "",
+    retry_on: tuple[type[BaseException], ...] = (AssertionError, ApiException),
+) -> T:
+    """Poll `check` until it returns a truthy value; exceptions in `retry_on` count as
+    "not yet" (the last one is raised at the deadline)."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except retry_on as exc:
+            last = exc
+        time.sleep(interval)
+    if last is not None:
+        raise last
+    raise AssertionError(f"not within {timeout}s: {what or check}")
 
 
 def require(what_is_missing: list[str], hint: str) -> None:

@@ -7,38 +7,26 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from collections.abc import Iterator
+from typing import Any, cast
 
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
 import controlplane
+from tests.conftest import eventually
 
 NAMESPACE = "e2e-cluster"
 MANAGED_LABEL = "mosb-controller.io/managed"
 SUITE_LABEL = "mosb-e2e/suite"
 ARCH = "kubernetes.io/arch"
 IMAGE = "registry.example/library/busybox:1.36"  # never pulled: kwok runs nothing
-T = TypeVar("T")
 
 
 def raw(client: kubernetes.client.ApiClient, obj: object) -> dict[str, Any]:
     """The object as the API serves it (camelCase dict): no Optional attribute chains."""
     return cast(dict[str, Any], client.sanitize_for_serialization(obj))
-
-
-def eventually(check: Callable[[], T], timeout: float = 20, what: str = "") -> T:
-    """Poll `check` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what or check}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

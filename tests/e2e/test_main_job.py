@@ -5,7 +5,6 @@ scripts with buildah/skopeo against the real registry, the push Job joins the im
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -14,7 +13,7 @@ import pytest
 import controlplane
 from localcluster import ARCHES, LocalCluster
 from registry import missing_tools
-from tests.conftest import require
+from tests.conftest import eventually, require
 
 ROLE = "mosb-controller.io/role"
 MOSB_OF = "mosb-controller.io/machine-os-build"
@@ -35,13 +34,8 @@ def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
 
 
 def wait(check: Any, timeout: float = 120, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s: {what or check}")
+    """Poll; an AssertionError inside `check` fails at once (a build that failed)."""
+    return eventually(check, timeout, 0.2, what=what, retry_on=())
 
 
 def mosbs(local: LocalCluster, mosc: str) -> list[dict[str, Any]]:

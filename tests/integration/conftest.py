@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import kubernetes
 import pytest
@@ -13,26 +12,10 @@ from kubernetes.client import ApiException
 
 import controlplane
 from operatorproc import OperatorProcess
+from tests.conftest import eventually
 
 NAMESPACE = "mosb-controller"
-T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.1) -> T:
-    """Poll `check` until it returns a truthy value without raising AssertionError."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except (AssertionError, ApiException) as exc:
-            last = exc
-        time.sleep(interval)
-    if last is not None:
-        raise last
-    raise AssertionError(f"condition not met within {timeout}s")
+__all__ = ["delete_quietly", "eventually"]
 
 
 @pytest.fixture(scope="session")
