@@ -143,7 +143,14 @@ class BuildController:
             name = pool.spec.configuration.name or pool.status.configuration.name
             config = only(self.indexes.configs.get(name)) if name else None
         mosbs = {m.name: m for m in self.indexes.mosbs.get(mosc_name, ())}
-        jobs = {j.name: j for store in self.indexes.jobs.values() for j in store if j.mosb in mosbs}
+        # Also the Jobs of a MOSB already deleted: a recreated MOSB of the same name must
+        # see (and remove) them before it starts.
+        jobs = {
+            j.name: j
+            for store in self.indexes.jobs.values()
+            for j in store
+            if j.mosb in mosbs or j.mosc == mosc_name
+        }
         return Observed(
             mosc=mosc,
             mosc_uid=uid,

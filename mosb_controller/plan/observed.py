@@ -18,7 +18,7 @@ from api import (
     ArchBuildRecord,
     decode_arch_builds,
 )
-from mosb_controller.plan.jobs import ARCH_ANNOTATION, MOSB_ANNOTATION, ROLE_LABEL
+from mosb_controller.plan.jobs import ARCH_ANNOTATION, MOSB_ANNOTATION, MOSC_ANNOTATION, ROLE_LABEL
 
 FRESH_ANNOTATION = "mosb-controller.io/forced-rebuild"
 TERMINAL_CONDITIONS = ("Succeeded", "Failed", "Interrupted")
@@ -43,6 +43,7 @@ def _condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
 class JobView:
     name: str
     mosb: str
+    mosc: str
     owner_uid: str  # the MOSB that owns it: a Job left by an earlier MOSB of the same name differs
     role: str  # build | push
     arch: str | None
@@ -67,6 +68,7 @@ def job_view(job: Mapping[str, Any]) -> JobView:
     return JobView(
         name=str(meta.get("name", "")),
         mosb=str(annotations.get(MOSB_ANNOTATION, "")),
+        mosc=str(annotations.get(MOSC_ANNOTATION, "")),
         owner_uid=next(
             (str(o.get("uid")) for o in meta.get("ownerReferences") or [] if o.get("controller")),
             "",
