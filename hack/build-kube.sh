@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler (from the Kubernetes Go
-# modules) and kwok at the pinned versions into a cache outside the repo. A second run with
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (from the Kubernetes
+# Go modules) and kwok at the pinned versions into a cache outside the repo. A second run with
 # the same versions builds nothing. Prints the bin directory on stdout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +13,13 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 # A private build cache, removed after a successful build: ~3.5 GB we never need again.
 export GOCACHE="$cache/go-build-tmp"
 log() { echo "build-kube: $*" >&2; }
+
+kube_commands=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+
+missing_kube_commands() {
+  local cmd
+  for cmd in "${kube_commands[@]}"; do [ -x "$bin/$cmd" ] || echo "$cmd"; done
+}
 
 build_kube() {
   local work="$cache/kube-$KUBE_VERSION/wrapper" minor="v0.${KUBE_VERSION#v1.}"
@@ -37,6 +44,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
   go mod tidy -e >/dev/null 2>&1 || true
@@ -45,7 +53,7 @@ GO
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
   ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor_number"
   ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+  for cmd in $(missing_kube_commands); do
     log "building $cmd $KUBE_VERSION (cold: several minutes)"
     go build -trimpath -ldflags "$ldflags" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
     mv "$bin/$cmd.tmp" "$bin/$cmd"
@@ -58,7 +66,7 @@ build_kwok() {
   GOBIN="$kwok_bin" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
-[ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kube-scheduler" ] || build_kube
+[ -z "$(missing_kube_commands)" ] || build_kube
 [ -x "$kwok_bin/kwok" ] || build_kwok
 ln -sf "$kwok_bin/kwok" "$bin/kwok"
 rm -rf "$GOCACHE"

@@ -39,6 +39,7 @@ import kubernetes
 import yaml
 
 import fakenodes
+import kube_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_DIR = ROOT / "manifests" / "crds"
@@ -487,7 +488,7 @@ def kubeconfig_text(url: str, ca_file: Path, user: str, token: str) -> str:
 
 def apply_crds(kubeconfig: Path, timeout: float = 60) -> None:
     """Apply manifests/crds and wait until every CRD is Established."""
-    kubectl = ["kubectl", f"--kubeconfig={kubeconfig}"]
+    kubectl = [kube_paths.kubectl(), f"--kubeconfig={kubeconfig}"]
     subprocess.run(
         [*kubectl, "apply", "--server-side", "-k", str(CRD_DIR)], check=True, capture_output=True
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import controlplane
+import kube_paths
 import localcluster
 from localcluster import LocalCluster
 
@@ -59,7 +60,9 @@ def watch(local: LocalCluster, pool: str, timeout: float) -> dict[str, Any]:
 
 def kubectl(local: LocalCluster, *args: str) -> None:
     print(f"\n$ kubectl {' '.join(args)}", flush=True)
-    subprocess.run(["kubectl", f"--kubeconfig={local.plane.kubeconfig}", *args], check=False)
+    subprocess.run(
+        [kube_paths.kubectl(), f"--kubeconfig={local.plane.kubeconfig}", *args], check=False
+    )
 
 
 def main() -> int:

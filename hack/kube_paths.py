@@ -30,5 +30,10 @@ def cached_bin_dir() -> Path:
 
 
 def missing_binaries() -> list[str]:
-    names = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+    names = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"]
     return [name for name in names if not (cached_bin_dir() / name).exists()]
+
+
+def kubectl() -> str:
+    """The pinned kubectl from the cache (a fresh machine has none on PATH)."""
+    return str(cached_bin_dir() / "kubectl")

@@ -74,8 +74,6 @@ def control_plane_missing() -> list[str]:
     missing = kube_paths.missing_binaries()
     if not (shutil.which("etcd") or Path("/usr/bin/etcd").exists()):
         missing.append("etcd")
-    if not shutil.which("kubectl"):
-        missing.append("kubectl")
     return missing
 
 
