@@ -51,16 +51,30 @@ def _latest(pods: Sequence[PodView]) -> PodView | None:
     )
 
 
+def _reported_digest(pod: PodView) -> str | None:
+    """The digest a pod whose container ended well reported, if any."""
+    match = DIGEST_MESSAGE.match(pod.message or "") if pod.exit_code == 0 else None
+    return match.group(1) if match else None
+
+
 def job_outcome(job: JobView, pods: Sequence[PodView], now: dt.datetime) -> StepOutcome:
     """The state of an existing Job: its conditions, and its pods' termination messages."""
+    pods = [p for p in pods if not p.job_uid or not job.uid or p.job_uid == job.uid]
     start = job.start or now
+    if not job.deleting and not job.failed:
+        # A Job of one completion is decided once a pod succeeded; the result needn't wait
+        # for the Job controller to say so (it batches pod updates: up to a second).
+        for succeeded in (p for p in pods if p.phase == "Succeeded"):
+            digest = _reported_digest(succeeded)
+            if digest:
+                end = job.end or succeeded.finished or now
+                return StepOutcome(ArchBuildPhase.SUCCEEDED, digest, start=start, end=end)
     if job.complete:
         for finished in pods:
-            ok = finished.exit_code == 0
-            match = DIGEST_MESSAGE.match(finished.message or "") if ok else None
-            if match:
+            digest = _reported_digest(finished)
+            if digest:
                 return StepOutcome(
-                    ArchBuildPhase.SUCCEEDED, match.group(1), start=start, end=job.end or now
+                    ArchBuildPhase.SUCCEEDED, digest, start=start, end=job.end or now
                 )
         if job.end is not None and now - job.end > RESULT_GRACE:
             return StepOutcome(

@@ -97,18 +97,21 @@ class PodView:
     exit_code: int | None
     message: str | None  # termination message (the digest, or the failure excerpt)
     waiting: str | None  # why it is not running yet (unschedulable, image pull, ...)
+    finished: dt.datetime | None = None  # when its container terminated
+    job_uid: str = ""  # the Job it belongs to: a namesake Job's pods are not ours
 
 
 def pod_view(pod: Mapping[str, Any]) -> PodView:
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     status = pod.get("status") or {}
-    exit_code = message = waiting = None
+    exit_code = message = waiting = finished = None
     for container in status.get("containerStatuses") or []:
         state = container.get("state") or {}
         if "terminated" in state:
             exit_code = state["terminated"].get("exitCode")
             message = state["terminated"].get("message")
+            finished = state["terminated"].get("finishedAt")
         elif "waiting" in state and state["waiting"].get("reason") != "ContainerCreating":
             w = state["waiting"]
             waiting = f"{w.get('reason')}: {w.get('message', '')}".strip(": ")
@@ -124,6 +127,10 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         exit_code=exit_code,
         message=message,
         waiting=waiting,
+        finished=parse_time(finished),
+        job_uid=str(
+            labels.get("batch.kubernetes.io/controller-uid") or labels.get("controller-uid") or ""
+        ),
     )
 
 

@@ -181,6 +181,7 @@ def pod(
     exit_code: int | None = None,
     message: str | None = None,
     node: str = "node-1",
+    job_uid: str | None = None,
 ) -> PodView:
     status: dict[str, Any] = {"phase": phase}
     if exit_code is not None:
@@ -191,7 +192,10 @@ def pod(
         {
             "metadata": {
                 "name": f"{job_name}-abcde",
-                "labels": {"batch.kubernetes.io/job-name": job_name},
+                "labels": {
+                    "batch.kubernetes.io/job-name": job_name,
+                    "batch.kubernetes.io/controller-uid": job_uid or f"uid-{job_name}",
+                },
                 "creationTimestamp": "2026-11-22T11:01:00Z",
             },
             "spec": {"nodeName": node},
@@ -599,7 +603,7 @@ def test_jobs_left_by_an_earlier_mosb_of_the_same_name_are_removed_not_used() ->
     assert not plan.mosb_status  # nothing concluded from someone else's Job
 
 
-def test_a_finished_pod_before_its_job_completes_is_not_a_step_back() -> None:
+def test_a_pod_that_succeeded_decides_the_build_before_its_job_completes() -> None:
     obs = observed()
     mosb, jobs = started(obs)
     amd = jobspec.build_job_name(mosb.name, "amd64")
@@ -607,12 +611,30 @@ def test_a_finished_pod_before_its_job_completes_is_not_a_step_back() -> None:
     records = decode_arch_builds(running.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
     assert records["amd64"].phase is ArchBuildPhase.BUILDING
     mosb = replace(mosb, records=records)
+    # The Job controller has not called the Job Complete yet: the pod's digest is the result.
     finished = [pod(amd, phase="Succeeded", exit_code=0, message=DIGEST["amd64"])]
-    lagging = progress(obs, mosb, jobs, {amd: finished})  # the Job is not Complete yet
-    changed = lagging.mosb_annotations.get(mosb.name, {}).get(ARCH_BUILDS_ANNOTATION)
+    lagging = progress(obs, mosb, jobs, {amd: finished})
+    done = decode_arch_builds(lagging.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
+    assert done["amd64"].phase is ArchBuildPhase.SUCCEEDED
+    assert done["amd64"].digest == DIGEST["amd64"]
+    # Without a digest the pod's success proves nothing yet: still building, no step back.
+    silent = [pod(amd, phase="Succeeded", exit_code=0, message="")]
+    waiting = progress(obs, mosb, jobs, {amd: silent})
+    changed = waiting.mosb_annotations.get(mosb.name, {}).get(ARCH_BUILDS_ANNOTATION)
     phase = decode_arch_builds(changed)["amd64"].phase if changed else records["amd64"].phase
     assert phase is ArchBuildPhase.BUILDING
-    assert not [e for e in lagging.events if e.reason == "ArchBuildPending"]
+    assert not [e for e in waiting.events if e.reason == "ArchBuildPending"]
+
+
+def test_a_pod_of_an_earlier_job_of_the_same_name_is_not_the_result() -> None:
+    obs = observed()
+    mosb, jobs = started(obs)
+    amd = jobspec.build_job_name(mosb.name, "amd64")
+    stale = pod(amd, phase="Succeeded", exit_code=0, message=DIGEST["amd64"], job_uid="old")
+    plan = progress(obs, mosb, jobs, {amd: [stale]})
+    records = decode_arch_builds(plan.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
+    assert records["amd64"].phase is ArchBuildPhase.PENDING
+    assert records["amd64"].digest is None
 
 
 def test_an_inputs_configmap_of_an_earlier_mosb_is_not_taken_for_ours() -> None:
