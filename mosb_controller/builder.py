@@ -27,6 +27,7 @@ from mosb_controller.plan.observed import ImageCheck, JobView, MosbView, PodView
 log = logging.getLogger(__name__)
 RESYNC_SECONDS = 30.0
 RETRY_SECONDS = 2.0
+STALE_RETRY_SECONDS = 1.0
 WORKERS = 4
 MAX_CHECK_ROUNDS = 8
 REFUSAL_GRACE = dt.timedelta(seconds=5)
@@ -75,6 +76,9 @@ class BuildController:
         # Jobs the watch saw deleted, as (name, owner uid): a Job deleted before any pass
         # observed it is still an interruption, not a Job to create again.
         self.deleted_jobs: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=10_000, ttl=3600)
+        # (plural, name, resourceVersion) our own writes replaced: an index still showing
+        # one is behind, and a conditional write from it would only earn a 409.
+        self.outdated: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=10_000, ttl=60)
         self.passes = 0
 
     # -- the queue --------------------------------------------------------------------
@@ -180,6 +184,9 @@ class BuildController:
         obs = self.observe(mosc_name, images)
         if obs is None:
             return None
+        if self._behind(obs):  # our last write's watch event is on its way, and enqueues
+            self.enqueue_later(mosc_name, STALE_RETRY_SECONDS)
+            return None
         plan = plan_mosc(obs)
         # An answer may lead to the next candidate: ask until the plan needs nothing new
         # (an architecture has at most a few candidates, so this ends quickly).
@@ -187,8 +194,7 @@ class BuildController:
             if not plan.image_checks:
                 break
             secret = obs.mosc.spec.rendered_image_push_secret.name
-            checks = (self.checker.check(ref, secret) for ref in plan.image_checks)
-            answers = await asyncio.gather(*checks)
+            answers = await self.checker.check_all(plan.image_checks, secret)
             images.update(zip(plan.image_checks, answers, strict=True))
             obs = self.observe(mosc_name, images)
             if obs is None:
@@ -213,12 +219,17 @@ class BuildController:
             log.info(
                 "MachineOSConfig %s: creating %s %s", mosc, body["kind"], body["metadata"]["name"]
             )
+        # The inputs first (the pods mount them), then every Job at once.
+        for body in plan.create_configmaps:
             await run(w.create_namespaced, body)
+        await asyncio.gather(*(run(w.create_namespaced, body) for body in plan.create_jobs))
+        versions = {name: m.resource_version for name, m in obs.mosbs.items()}
         for name, status in plan.mosb_status.items():
-            version = obs.mosbs[name].resource_version or None
-            await run(w.patch_status, "machineosbuilds", name, status, version)
+            new = await run(w.patch_status, "machineosbuilds", name, status, versions[name] or None)
+            self._replaced("machineosbuilds", name, versions, new)
         for name, changes in plan.mosb_annotations.items():
-            await run(w.patch_annotations, "machineosbuilds", name, changes)
+            new = await run(w.patch_annotations, "machineosbuilds", name, changes)
+            self._replaced("machineosbuilds", name, versions, new)
         if plan.mosc_annotations:
             await run(w.patch_annotations, "machineosconfigs", mosc, plan.mosc_annotations)
         if plan.mosc_status is not None:
@@ -234,14 +245,34 @@ class BuildController:
             involved = _involved(event, uids.get(event.name))
             await run(w.post_event, involved, event.type, event.reason, event.message)
 
+    def _replaced(self, plural: str, name: str, versions: dict[str, str], new: str | None) -> None:
+        old = versions.get(name)
+        if old and new and new != old:
+            self.outdated[(plural, name, old)] = True
+            versions[name] = new
+
+    def _behind(self, obs: Observed) -> bool:
+        """Does the index still show an object as it was before one of our writes?"""
+        pool = obs.pool
+        return any(
+            ("machineosbuilds", m.name, m.resource_version) in self.outdated
+            for m in obs.mosbs.values()
+        ) or (
+            pool is not None
+            and ("machineconfigpools", pool.name, pool.metadata.resource_version or "")
+            in self.outdated
+        )
+
     def _set_pool_condition(self, pool: MachineConfigPool, condition: dict[str, Any]) -> None:
         kept = [c.to_k8s() for c in pool.status.conditions if c.type != condition["type"]]
-        self.writer.patch_status(
+        versions = {pool.name: pool.metadata.resource_version or ""}
+        new = self.writer.patch_status(
             "machineconfigpools",
             pool.name,
             {"conditions": [*kept, condition]},
-            pool.metadata.resource_version,
+            versions[pool.name] or None,
         )
+        self._replaced("machineconfigpools", pool.name, versions, new)
 
     async def _report_refusal(self, name: str, uid: str, refusal: Refusal | None) -> None:
         """Tell the admin why nothing is built, once per refusal, and only when it lasts:

@@ -14,6 +14,8 @@ import hashlib
 import logging
 import subprocess
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cachetools import TTLCache
@@ -47,25 +49,42 @@ class ImageChecker:
         self._found: TTLCache[str, ImageCheck] = TTLCache(maxsize=4096, ttl=60)
         self.calls = 0
 
-    async def check(self, ref: str, push_secret: str) -> ImageCheck:
-        cached = self._found.get(ref)
-        if cached is not None:
-            return cached
-        answer = await asyncio.to_thread(self._check, ref, push_secret)
-        if answer.state == RegistryAnswer.EXISTS:
-            self._found[ref] = answer
-        return answer
+    async def check_all(self, refs: Sequence[str], push_secret: str) -> list[ImageCheck]:
+        """Answers for `refs`, in order; the credentials and CA are read once for all."""
+        missing = [ref for ref in refs if ref not in self._found]
+        if missing:
+            access = await asyncio.to_thread(self._access, push_secret)
+            answers = await asyncio.gather(
+                *(asyncio.to_thread(self._check, ref, access) for ref in missing)
+            )
+            for ref, answer in zip(missing, answers, strict=True):
+                if answer.state == RegistryAnswer.EXISTS:
+                    self._found[ref] = answer
+            fresh = dict(zip(missing, answers, strict=True))
+        else:
+            fresh = {}
+        return [fresh.get(ref) or self._found[ref] for ref in refs]
 
-    def _check(self, ref: str, push_secret: str) -> ImageCheck:
-        self.calls += 1
+    def _access(self, push_secret: str) -> _Access | ImageCheck:
+        """What skopeo needs to reach the registry, or why it can't be asked."""
         namespace = self.settings.namespace
         auth = self.writer.read_secret_data(namespace, push_secret, ".dockerconfigjson")
         if auth is None:
             return ImageCheck(RegistryAnswer.UNKNOWN, detail=f"push secret {push_secret} not found")
+        ca = None
+        if self.settings.registry_ca_configmap:
+            cas = self.writer.read_configmap_data(namespace, self.settings.registry_ca_configmap)
+            ca = (cas or {}).get("ca-bundle.crt")
+        return _Access(auth, ca)
+
+    def _check(self, ref: str, access: _Access | ImageCheck) -> ImageCheck:
+        if isinstance(access, ImageCheck):
+            return access
+        self.calls += 1
         with tempfile.TemporaryDirectory(prefix="mosb-check-") as tmp:
             authfile = Path(tmp) / "auth.json"
             authfile.touch(mode=0o600)
-            authfile.write_bytes(auth)
+            authfile.write_bytes(access.auth)
             argv = [
                 self.skopeo,
                 "inspect",
@@ -74,14 +93,10 @@ class ImageChecker:
                 f"--authfile={authfile}",
                 f"--tls-verify={'true' if self.settings.registry_tls_verify else 'false'}",
             ]
-            if self.settings.registry_ca_configmap:
-                cas = self.writer.read_configmap_data(
-                    namespace, self.settings.registry_ca_configmap
-                )
-                if cas and "ca-bundle.crt" in cas:
-                    (Path(tmp) / "certs").mkdir()
-                    (Path(tmp) / "certs" / "ca.crt").write_text(cas["ca-bundle.crt"])
-                    argv.append(f"--cert-dir={Path(tmp) / 'certs'}")
+            if access.ca is not None:
+                (Path(tmp) / "certs").mkdir()
+                (Path(tmp) / "certs" / "ca.crt").write_text(access.ca)
+                argv.append(f"--cert-dir={Path(tmp) / 'certs'}")
             argv += ["--", f"docker://{ref}"]
             try:
                 done = subprocess.run(argv, capture_output=True, timeout=TIMEOUT_SECONDS)
@@ -90,3 +105,9 @@ class ImageChecker:
         answer = classify(done.returncode, done.stdout, done.stderr.decode(errors="replace"))
         log.info("image %s: %s %s", ref, answer.state, answer.detail)
         return answer
+
+
+@dataclass(frozen=True)
+class _Access:
+    auth: bytes  # the .dockerconfigjson
+    ca: str | None  # PEM bundle the registry's certificate chains to, if configured

@@ -133,22 +133,30 @@ class Writer(Kube):
         except ApiException as exc:
             _ignore(404, exc)
 
-    def patch_annotations(self, plural: str, name: str, changes: Mapping[str, str | None]) -> None:
+    def patch_annotations(
+        self, plural: str, name: str, changes: Mapping[str, str | None]
+    ) -> str | None:
+        """Merge-patch annotations; returns the new resourceVersion (None if it is gone)."""
         body = {"metadata": {"annotations": dict(changes)}}
         try:
-            self.custom.patch_cluster_custom_object(GROUP, VERSION, plural, name, body)
+            return _version(
+                self.custom.patch_cluster_custom_object(GROUP, VERSION, plural, name, body)
+            )
         except ApiException as exc:
             _ignore(404, exc)
+            return None
 
     def patch_status(
         self, plural: str, name: str, status: Mapping[str, Any], resource_version: str | None
-    ) -> None:
+    ) -> str | None:
         """Merge-patch `status`; with a resourceVersion the write is conditional (409 if
-        the object changed since it was observed)."""
+        the object changed since it was observed). Returns the new resourceVersion."""
         body: dict[str, Any] = {"status": dict(status)}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+        return _version(
+            self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+        )
 
     def create_namespaced(self, body: Mapping[str, Any]) -> None:
         namespace = body["metadata"]["namespace"]
@@ -193,3 +201,11 @@ class Writer(Kube):
         except ApiException as exc:
             _ignore(404, exc)
             return None
+
+
+def _version(obj: Any) -> str | None:
+    return (
+        ((obj or {}).get("metadata") or {}).get("resourceVersion")
+        if isinstance(obj, dict)
+        else None
+    )
