@@ -60,11 +60,20 @@ class LocalCluster:
         self.operator: OperatorProcess | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self, operator_args: Sequence[str] = ()) -> LocalCluster:
+    def start(
+        self,
+        operator_args: Sequence[str] = (),
+        *,
+        simulate_builds: float | None = None,
+        harness_workers: int = 4,
+    ) -> LocalCluster:
+        """`simulate_builds`: seconds each pod takes instead of running it (benchmarks)."""
         self.registry.start()
         self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES)
         self._namespace()
-        self.harness = NodeHarness(self.client, NAMESPACE).start()
+        self.harness = NodeHarness(
+            self.client, NAMESPACE, workers=harness_workers, simulate_seconds=simulate_builds
+        ).start()
         self.operator = OperatorProcess(
             self.plane.controller_kubeconfig,
             NAMESPACE,
@@ -180,7 +189,10 @@ class LocalCluster:
 
 @contextlib.contextmanager
 def running(
-    with_operator_args: Sequence[str] = (), workdir: Path | None = None, registry_port: int = 0
+    with_operator_args: Sequence[str] = (),
+    workdir: Path | None = None,
+    registry_port: int = 0,
+    **start_options: Any,
 ) -> Iterator[LocalCluster]:
     """Control plane with kwok, then the LocalCluster on top; all stopped on exit."""
     plane_dir = (workdir or Path(tempfile.mkdtemp(prefix="mosb-cluster-"))) / "control-plane"
@@ -193,7 +205,8 @@ def running(
     plane.start()
     try:
         controlplane.apply_crds(plane.kubeconfig)
-        cluster = LocalCluster(plane, workdir, registry_port).start(with_operator_args)
+        cluster = LocalCluster(plane, workdir, registry_port)
+        cluster.start(with_operator_args, **start_options)
         try:
             yield cluster
         finally:

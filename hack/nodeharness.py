@@ -7,12 +7,16 @@ locally with hack/podrunner.py (buildah/skopeo, as a node of that architecture w
 the scripts pass `--arch` explicitly and the test containerfiles have no RUN), and writes
 the outcome to the pod status as a kubelet does (Running, then Succeeded or Failed with
 exit code and termination message). The Job controller takes it from there.
+
+For benchmarks, `simulate_seconds` replaces the run by a wait of that many seconds and a
+success reporting a digest derived from the pod's name: builds of fixed duration.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import logging
 import re
 import shutil
@@ -46,11 +50,13 @@ class NodeHarness:
         workers: int = 4,
         timeout: float = 600,
         extra_env: Mapping[str, str] | None = None,
+        simulate_seconds: float | None = None,
     ) -> None:
         self.client = client
         self.core = kubernetes.client.CoreV1Api(client)
         self.namespace, self.timeout = namespace, timeout
         self.extra_env = dict(extra_env or {})
+        self.simulate_seconds = simulate_seconds
         self.workdir = Path(tempfile.mkdtemp(prefix="mosb-nodes-"))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="node")
         self._taken: set[str] = set()  # pod uids already started
@@ -58,6 +64,8 @@ class NodeHarness:
         self._thread = threading.Thread(target=self._watch, name="node-harness", daemon=True)
         self.outcomes: dict[str, podrunner.PodOutcome] = {}  # pod name → outcome
         self.ran: list[dict[str, Any]] = []  # every pod taken, in order
+        # (wall time, pod name, "running" | "Succeeded" | "Failed") of each status written
+        self.timeline: list[tuple[float, str, str]] = []
         # Test hooks, by regular expression on the pod name (`re.match`):
         self.fail_next: dict[str, str] = {}  # pattern → message: fail such pods with it
         self.hold: set[str] = set()  # patterns of pods kept running until removed
@@ -155,11 +163,14 @@ class NodeHarness:
         container = pod["spec"]["containers"][0]["name"]
         try:
             self._status(name, container, "Running", {"running": {"startedAt": _now()}})
+            self.timeline.append((time.time(), name, "running"))
             while any(re.match(p, name) for p in self.hold) and not self._stop.is_set():
                 self._stop.wait(0.2)
             forced = next((m for p, m in self.fail_next.items() if re.match(p, name)), None)
             if forced is not None:
                 outcome = podrunner.PodOutcome(1, forced, forced)
+            elif self.simulate_seconds is not None:
+                outcome = self._simulated(name, self.simulate_seconds)
             else:
                 volumes = self._wait_for_volumes(pod)
                 outcome = podrunner.run_pod(
@@ -181,9 +192,16 @@ class NodeHarness:
         }
         phase = "Succeeded" if outcome.exit_code == 0 else "Failed"
         try:
+            reported = time.time()  # as the write starts: the operator may act before it returns
             self._status(name, container, phase, {"terminated": terminated})
+            self.timeline.append((reported, name, phase))
         except ApiException as exc:
             log.warning("pod %s: could not report %s: %s", name, phase, exc.reason)
+
+    def _simulated(self, name: str, seconds: float) -> podrunner.PodOutcome:
+        self._stop.wait(seconds)
+        digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+        return podrunner.PodOutcome(0, digest, digest, duration=seconds)
 
     def _status(self, pod: str, container: str, phase: str, state: dict[str, Any]) -> None:
         ready = phase == "Running"

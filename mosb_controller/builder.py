@@ -9,8 +9,9 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cachetools import TTLCache
 from kubernetes.client import ApiException
@@ -25,10 +26,12 @@ from mosb_controller.plan.mosb import EventSpec, Observed, Plan, plan_mosc
 from mosb_controller.plan.observed import ImageCheck, JobView, MosbView, PodView
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 RESYNC_SECONDS = 30.0
 RETRY_SECONDS = 2.0
 STALE_RETRY_SECONDS = 1.0
-WORKERS = 4
+WORKERS = 16  # passes at once: they mostly wait on the API and the registry
+API_THREADS = 16
 MAX_CHECK_ROUNDS = 8
 REFUSAL_GRACE = dt.timedelta(seconds=5)
 
@@ -80,6 +83,16 @@ class BuildController:
         # one is behind, and a conditional write from it would only earn a 409.
         self.outdated: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=10_000, ttl=60)
         self.passes = 0
+        self._api_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="api")
+        self._report_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="report")
+
+    async def _api(self, call: Callable[..., T], *args: Any) -> T:
+        """Creates and deletes, on threads of their own: under load, Jobs start first."""
+        return await asyncio.get_running_loop().run_in_executor(self._api_pool, call, *args)
+
+    async def _report(self, call: Callable[..., T], *args: Any) -> T:
+        """Status, records and events: their own threads, so they never delay a create."""
+        return await asyncio.get_running_loop().run_in_executor(self._report_pool, call, *args)
 
     # -- the queue --------------------------------------------------------------------
     def enqueue(self, mosc: str) -> None:
@@ -208,7 +221,7 @@ class BuildController:
     async def apply(self, obs: Observed, plan: Plan) -> None:
         w, ns, mosc = self.writer, self.settings.namespace, obs.mosc.name
         await self._report_refusal(mosc, obs.mosc_uid, plan.refusal)
-        run = asyncio.to_thread
+        run, report = self._api, self._report
         for name in plan.delete_mosbs:
             log.info("MachineOSConfig %s: removing MachineOSBuild %s", mosc, name)
             await run(w.delete_cluster_object, "machineosbuilds", name)
@@ -225,25 +238,30 @@ class BuildController:
         await asyncio.gather(*(run(w.create_namespaced, body) for body in plan.create_jobs))
         versions = {name: m.resource_version for name, m in obs.mosbs.items()}
         for name, status in plan.mosb_status.items():
-            new = await run(w.patch_status, "machineosbuilds", name, status, versions[name] or None)
+            new = await report(
+                w.patch_status, "machineosbuilds", name, status, versions[name] or None
+            )
             self._replaced("machineosbuilds", name, versions, new)
         for name, changes in plan.mosb_annotations.items():
-            new = await run(w.patch_annotations, "machineosbuilds", name, changes)
+            new = await report(w.patch_annotations, "machineosbuilds", name, changes)
             self._replaced("machineosbuilds", name, versions, new)
         if plan.mosc_annotations:
-            await run(w.patch_annotations, "machineosconfigs", mosc, plan.mosc_annotations)
+            await report(w.patch_annotations, "machineosconfigs", mosc, plan.mosc_annotations)
         if plan.mosc_status is not None:
-            await run(w.patch_status, "machineosconfigs", mosc, plan.mosc_status, None)
+            await report(w.patch_status, "machineosconfigs", mosc, plan.mosc_status, None)
         if plan.pool_condition is not None and obs.pool is not None:
-            await run(self._set_pool_condition, obs.pool, plan.pool_condition)
-        for name in plan.delete_jobs:
-            await run(w.delete_job, ns, name)
-        for name in plan.delete_configmaps:
-            await run(w.delete_configmap, ns, name)
+            await report(self._set_pool_condition, obs.pool, plan.pool_condition)
+        await asyncio.gather(
+            *(run(w.delete_job, ns, name) for name in plan.delete_jobs),
+            *(run(w.delete_configmap, ns, name) for name in plan.delete_configmaps),
+        )
         uids = {m.name: m.uid for m in obs.mosbs.values()} | {mosc: obs.mosc_uid}
-        for event in plan.events:
-            involved = _involved(event, uids.get(event.name))
-            await run(w.post_event, involved, event.type, event.reason, event.message)
+        await asyncio.gather(
+            *(
+                report(w.post_event, _involved(e, uids.get(e.name)), e.type, e.reason, e.message)
+                for e in plan.events
+            )
+        )
 
     def _replaced(self, plural: str, name: str, versions: dict[str, str], new: str | None) -> None:
         old = versions.get(name)
@@ -293,9 +311,7 @@ class BuildController:
         log.warning("MachineOSConfig %s: no build: %s", name, refusal.message)
         event = EventSpec("MachineOSConfig", name, "Warning", refusal.reason, refusal.message)
         involved = _involved(event, uid)
-        await asyncio.to_thread(
-            self.writer.post_event, involved, event.type, event.reason, event.message
-        )
+        await self._api(self.writer.post_event, involved, event.type, event.reason, event.message)
 
 
 def _finished(obs: Observed, plan: Plan) -> bool:

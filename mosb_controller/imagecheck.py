@@ -2,7 +2,9 @@
 client), authenticated with the MOSC's push secret, cached briefly with cachetools.
 
 A definite "no" (manifest unknown) lets the planner build; anything else that is not a
-"yes" is UNKNOWN, which the planner also treats as "build" for reuse decisions. The
+"yes" is UNKNOWN, which the planner also treats as "build" for reuse decisions. Several
+tags of one repository are answered by one `skopeo list-tags` (a new MOSB asks for one
+tag per architecture), then `inspect --raw` only for the tags that exist (the digest). The
 credentials live in a 0600 temporary file for the duration of one call and never reach
 logs: skopeo's error text is reduced to one line that names no secret.
 """
@@ -10,13 +12,18 @@ logs: skopeo's error text is reduced to one line that names no secret.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
 import logging
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cachetools import TTLCache
 
@@ -27,6 +34,8 @@ from mosb_controller.plan.observed import ImageCheck, RegistryAnswer
 log = logging.getLogger(__name__)
 _ABSENT_MARKERS = ("manifest unknown", "name unknown", "not found", "404")
 TIMEOUT_SECONDS = 30
+CONCURRENT_CHECKS = 4  # skopeo processes at once: each costs ~40 ms of CPU
+T = TypeVar("T")
 
 
 def classify(returncode: int, stdout: bytes, stderr: str) -> ImageCheck:
@@ -41,29 +50,64 @@ def classify(returncode: int, stdout: bytes, stderr: str) -> ImageCheck:
     return ImageCheck(RegistryAnswer.UNKNOWN, detail=detail)
 
 
+def split_tag(ref: str) -> tuple[str, str] | None:
+    """(repository, tag) of a tagged reference; None for a reference by digest."""
+    if "@" in ref:
+        return None
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    return (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, "latest")
+
+
 class ImageChecker:
     def __init__(self, writer: Writer, settings: Settings, skopeo: str = "skopeo") -> None:
         self.writer, self.settings, self.skopeo = writer, settings, skopeo
         # Only "exists" is cached, briefly: a "no" can turn into a "yes" the moment a build
         # pushes, and a stale "no" would rebuild what a retry should reuse.
         self._found: TTLCache[str, ImageCheck] = TTLCache(maxsize=4096, ttl=60)
+        # Its own threads: checks never hold up the API writes waiting in other pools.
+        self._pool = ThreadPoolExecutor(CONCURRENT_CHECKS, thread_name_prefix="imagecheck")
         self.calls = 0
 
     async def check_all(self, refs: Sequence[str], push_secret: str) -> list[ImageCheck]:
         """Answers for `refs`, in order; the credentials and CA are read once for all."""
         missing = [ref for ref in refs if ref not in self._found]
+        fresh: dict[str, ImageCheck] = {}
         if missing:
-            access = await asyncio.to_thread(self._access, push_secret)
-            answers = await asyncio.gather(
-                *(asyncio.to_thread(self._check, ref, access) for ref in missing)
-            )
-            for ref, answer in zip(missing, answers, strict=True):
+            access = await self._run(self._access, push_secret)
+            fresh = await self._answers(missing, access)
+            for ref, answer in fresh.items():
                 if answer.state == RegistryAnswer.EXISTS:
                     self._found[ref] = answer
-            fresh = dict(zip(missing, answers, strict=True))
-        else:
-            fresh = {}
         return [fresh.get(ref) or self._found[ref] for ref in refs]
+
+    async def _run(self, call: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
+
+    async def _answers(
+        self, refs: Sequence[str], access: _Access | ImageCheck
+    ) -> dict[str, ImageCheck]:
+        if isinstance(access, ImageCheck):
+            return dict.fromkeys(refs, access)
+        by_repo: dict[str, list[str]] = defaultdict(list)
+        for ref in refs:
+            split = split_tag(ref)
+            if split is not None:
+                by_repo[split[0]].append(ref)
+        listed = [repo for repo, tagged in by_repo.items() if len(tagged) > 1]
+        listings = await asyncio.gather(*(self._run(self._tags, r, access) for r in listed))
+        tags = dict(zip(listed, listings, strict=True))
+        answers: dict[str, ImageCheck] = {}
+        for ref in refs:
+            split = split_tag(ref)
+            known = tags.get(split[0]) if split else None
+            if isinstance(known, ImageCheck):  # the repository doesn't exist
+                answers[ref] = known
+            elif split is not None and known is not None and split[1] not in known:
+                answers[ref] = ImageCheck(RegistryAnswer.ABSENT, detail="no such tag")
+        rest = [ref for ref in refs if ref not in answers]
+        inspected = await asyncio.gather(*(self._run(self._inspect, r, access) for r in rest))
+        return answers | dict(zip(rest, inspected, strict=True))
 
     def _access(self, push_secret: str) -> _Access | ImageCheck:
         """What skopeo needs to reach the registry, or why it can't be asked."""
@@ -77,18 +121,16 @@ class ImageChecker:
             ca = (cas or {}).get("ca-bundle.crt")
         return _Access(auth, ca)
 
-    def _check(self, ref: str, access: _Access | ImageCheck) -> ImageCheck:
-        if isinstance(access, ImageCheck):
-            return access
-        self.calls += 1
+    @contextlib.contextmanager
+    def _skopeo(self, command: str, access: _Access) -> Iterator[list[str]]:
+        """skopeo's argv up to the image, with the credentials in a 0600 file meanwhile."""
         with tempfile.TemporaryDirectory(prefix="mosb-check-") as tmp:
             authfile = Path(tmp) / "auth.json"
             authfile.touch(mode=0o600)
             authfile.write_bytes(access.auth)
             argv = [
                 self.skopeo,
-                "inspect",
-                "--raw",
+                command,
                 "--retry-times=1",
                 f"--authfile={authfile}",
                 f"--tls-verify={'true' if self.settings.registry_tls_verify else 'false'}",
@@ -97,11 +139,34 @@ class ImageChecker:
                 (Path(tmp) / "certs").mkdir()
                 (Path(tmp) / "certs" / "ca.crt").write_text(access.ca)
                 argv.append(f"--cert-dir={Path(tmp) / 'certs'}")
-            argv += ["--", f"docker://{ref}"]
-            try:
-                done = subprocess.run(argv, capture_output=True, timeout=TIMEOUT_SECONDS)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                return ImageCheck(RegistryAnswer.UNKNOWN, detail=type(exc).__name__)
+            yield argv
+
+    def _call(self, argv: list[str]) -> subprocess.CompletedProcess[bytes] | ImageCheck:
+        self.calls += 1
+        try:
+            return subprocess.run(argv, capture_output=True, timeout=TIMEOUT_SECONDS)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return ImageCheck(RegistryAnswer.UNKNOWN, detail=type(exc).__name__)
+
+    def _tags(self, repository: str, access: _Access) -> frozenset[str] | ImageCheck | None:
+        """The repository's tags; an ABSENT answer if it has none; None if unknown."""
+        with self._skopeo("list-tags", access) as argv:
+            done = self._call([*argv, "--", f"docker://{repository}"])
+        if isinstance(done, ImageCheck):
+            return None
+        if done.returncode == 0:
+            with contextlib.suppress(ValueError, AttributeError):
+                return frozenset(json.loads(done.stdout).get("Tags") or ())
+            return None
+        answer = classify(done.returncode, b"", done.stderr.decode(errors="replace"))
+        log.info("repository %s: %s %s", repository, answer.state, answer.detail)
+        return answer if answer.state == RegistryAnswer.ABSENT else None
+
+    def _inspect(self, ref: str, access: _Access) -> ImageCheck:
+        with self._skopeo("inspect", access) as argv:
+            done = self._call([*argv, "--raw", "--", f"docker://{ref}"])
+        if isinstance(done, ImageCheck):
+            return done
         answer = classify(done.returncode, done.stdout, done.stderr.decode(errors="replace"))
         log.info("image %s: %s %s", ref, answer.state, answer.detail)
         return answer

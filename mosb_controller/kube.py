@@ -20,6 +20,7 @@ GROUP = "machineconfiguration.openshift.io"
 VERSION = "v1"
 FIELD_MANAGER = "mosb-controller"
 EVENT_NAMESPACE_FOR_CLUSTER_OBJECTS = "default"
+CONNECTIONS = 40
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ def load_api_client() -> ApiClient:
         kubernetes.config.load_incluster_config(client_configuration=config)
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config(client_configuration=config)
+    # One kept-alive connection per writer thread (the default is 5 per core).
+    config.connection_pool_maxsize = CONNECTIONS
     return ApiClient(config)
 
 

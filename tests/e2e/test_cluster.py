@@ -116,9 +116,8 @@ def test_nodes_of_four_architectures_become_ready_and_schedulable(
 ) -> None:
     arches = []
     for name in nodes:
-        model = core.read_node(name)
-        assert controlplane.node_ready(model), name
-        node = raw(core.api_client, model)
+        node = raw(core.api_client, core.read_node(name))
+        assert controlplane.node_ready(node), name
         assert not node["spec"].get("taints"), (name, node["spec"])
         arch = node["metadata"]["labels"][ARCH]
         assert node["status"]["nodeInfo"]["architecture"] == arch

@@ -33,9 +33,16 @@ class FakeKubelet:
         )
 
     def set_job_status(self, job_name: str, changes: dict[str, Any]) -> None:
-        """Read-modify-replace the Job's status (as the Job controller writes it whole)."""
+        """Read-modify-replace the Job's status (as the Job controller writes it whole).
+        A Job already deleted (the operator cleans up once a pod reported success) is left
+        alone, as the Job controller would."""
         for _ in range(5):
-            job = self.job(job_name)
+            try:
+                job = self.job(job_name)
+            except kubernetes.client.ApiException as exc:
+                if exc.status == 404:
+                    return
+                raise
             status = {**(job.get("status") or {}), **changes}
             status.setdefault("startTime", _now())
             job["status"] = status

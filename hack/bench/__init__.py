@@ -1,0 +1,1 @@
+"""The controller's cost at scale, measured on the real control plane (`hack/bench.sh`)."""

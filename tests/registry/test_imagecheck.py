@@ -1,0 +1,86 @@
+"""The operator's image checks (skopeo) against the real registry: what exists, what
+doesn't, and that one repository's tags are answered by one listing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+import registry
+from mosb_controller.config import Settings
+from mosb_controller.imagecheck import ImageChecker, split_tag
+from mosb_controller.plan.observed import RegistryAnswer
+from tests.integration.kubelet import push_arch_image
+
+
+class SecretsOnHand:
+    """The two reads the checker makes through the API layer, answered from memory."""
+
+    def __init__(self, secrets: Mapping[str, bytes], ca: str) -> None:
+        self.secrets, self.ca = secrets, ca
+
+    def read_secret_data(self, namespace: str, name: str, key: str) -> bytes | None:
+        return self.secrets.get(name)
+
+    def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        return {"ca-bundle.crt": self.ca}
+
+
+@pytest.fixture(scope="module")
+def reg() -> Iterator[registry.LocalRegistry]:
+    missing = registry.missing_tools()
+    if missing:
+        pytest.skip(f"missing {missing}: run hack/setup.sh")
+    with registry.LocalRegistry() as r:
+        yield r
+
+
+def checker(reg: registry.LocalRegistry) -> ImageChecker:
+    writer = SecretsOnHand({"push": reg.dockerconfigjson()}, (reg.ca_dir / "ca.crt").read_text())
+    settings = Settings(registry_ca_configmap="ca")
+    return ImageChecker(writer, settings)  # type: ignore[arg-type]
+
+
+def test_split_tag() -> None:
+    assert split_tag("host:5000/ns/repo:tag-1") == ("host:5000/ns/repo", "tag-1")
+    assert split_tag("host:5000/ns/repo") == ("host:5000/ns/repo", "latest")
+    assert split_tag(f"host/repo@sha256:{'a' * 64}") is None
+
+
+def test_tags_of_one_repository_are_answered_by_one_listing(
+    reg: registry.LocalRegistry, tmp_path: Path
+) -> None:
+    repo = f"{reg.host}/ocl/checks"
+    digest = push_arch_image(reg, tmp_path, f"{repo}:build-amd64", "amd64", "check")
+    refs = [f"{repo}:build-amd64", f"{repo}:build-arm64", f"{repo}:build-s390x"]
+    check = checker(reg)
+    answers = asyncio.run(check.check_all(refs, "push"))
+    assert [a.state for a in answers] == [
+        RegistryAnswer.EXISTS,
+        RegistryAnswer.ABSENT,
+        RegistryAnswer.ABSENT,
+    ]
+    assert answers[0].digest == digest
+    assert check.calls == 2  # one list-tags, one inspect for the tag that exists
+    by_digest = asyncio.run(check.check_all([f"{repo}@{digest}"], "push"))
+    assert by_digest[0].state == RegistryAnswer.EXISTS
+
+
+def test_a_missing_repository_or_secret_is_said(reg: registry.LocalRegistry) -> None:
+    check = checker(reg)
+    refs = [f"{reg.host}/ocl/never:a", f"{reg.host}/ocl/never:b"]
+    assert {a.state for a in asyncio.run(check.check_all(refs, "push"))} == {RegistryAnswer.ABSENT}
+    unknown = asyncio.run(check.check_all(refs, "no-such-secret"))
+    assert {a.state for a in unknown} == {RegistryAnswer.UNKNOWN}
+    assert "no-such-secret" in unknown[0].detail
+
+
+def test_a_registry_that_does_not_answer_is_unknown_not_absent(
+    reg: registry.LocalRegistry,
+) -> None:
+    check = checker(reg)
+    refs = ["127.0.0.1:1/ocl/x:a", "127.0.0.1:1/ocl/x:b"]
+    assert {a.state for a in asyncio.run(check.check_all(refs, "push"))} == {RegistryAnswer.UNKNOWN}
