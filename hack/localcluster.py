@@ -20,6 +20,7 @@ import kubernetes
 from kubernetes.client import ApiException
 
 import controlplane
+import operatoridentity
 from nodeharness import NodeHarness
 from operatorproc import OperatorProcess
 from registry import LocalRegistry, seed_base_image
@@ -60,13 +61,16 @@ class LocalCluster:
         self.operator: OperatorProcess | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self, operator_args: Sequence[str] = ()) -> LocalCluster:
+    def start(self, operator_args: Sequence[str] = (), with_operator: bool = True) -> LocalCluster:
+        """Without the operator, run it yourself (e.g. its Deployment, hack/operatorpod.py)."""
         self.registry.start()
         self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES)
         self._namespace()
         self.harness = NodeHarness(self.client, NAMESPACE).start()
+        if not with_operator:
+            return self
         self.operator = OperatorProcess(
-            self.plane.controller_kubeconfig,
+            operatoridentity.operator_kubeconfig(self.plane),  # its SA, its RBAC
             NAMESPACE,
             self.workdir / "operator.log",
             extra_args=[f"--registry-ca-configmap={CA_CONFIGMAP}", *operator_args],
