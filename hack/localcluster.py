@@ -33,6 +33,14 @@ BASE_REPO = "ocp/rhcos"
 ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
 
 
+# Server-side apply: create, or make an existing object exactly this.
+_APPLY: dict[str, Any] = {
+    "field_manager": "localcluster",
+    "force": True,
+    "_content_type": "application/apply-patch+yaml",
+}
+
+
 def _ignore_conflict(call: Any, *args: Any) -> None:
     try:
         call(*args)
@@ -97,23 +105,24 @@ class LocalCluster:
             kubernetes.client.V1ServiceAccount(metadata={"name": "mosb-builder"}),
         )
         secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
             "metadata": {"name": PUSH_SECRET},
             "type": "kubernetes.io/dockerconfigjson",
             "data": {
                 ".dockerconfigjson": base64.b64encode(self.registry.dockerconfigjson()).decode()
             },
         }
-        _ignore_conflict(
-            core.create_namespaced_secret,
-            NAMESPACE,
-            kubernetes.client.V1Secret.model_validate(secret),
-        )
-        ca = {"metadata": {"name": CA_CONFIGMAP}, "data": {"ca-bundle.crt": self.ca_text()}}
-        _ignore_conflict(
-            core.create_namespaced_config_map,
-            NAMESPACE,
-            kubernetes.client.V1ConfigMap.model_validate(ca),
-        )
+        # Replaced if present: an earlier LocalCluster on the same control plane left
+        # those of its own (now stopped) registry.
+        core.patch_namespaced_secret(PUSH_SECRET, NAMESPACE, secret, **_APPLY)
+        ca = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CA_CONFIGMAP},
+            "data": {"ca-bundle.crt": self.ca_text()},
+        }
+        core.patch_namespaced_config_map(CA_CONFIGMAP, NAMESPACE, ca, **_APPLY)
 
     def ca_text(self) -> str:
         return (self.registry.ca_dir / "ca.crt").read_text()
