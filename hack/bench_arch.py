@@ -27,6 +27,7 @@ from kubernetes.client import ApiException
 
 import controlplane
 import fakenodes
+import operatoridentity
 from operatorproc import OperatorProcess
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
@@ -180,12 +181,11 @@ def run_size(size: int, trials: int, workdir: Path) -> dict[str, Any]:
         config.connection_pool_maxsize = 32
         with kubernetes.client.ApiClient(config) as client:
             bench = Bench(plane, client)
-            bench.core.create_namespace(kubernetes.client.V1Namespace(metadata={"name": NAMESPACE}))
             t0 = time.monotonic()
             bench.populate(size)
             populate_s = time.monotonic() - t0
             operator = OperatorProcess(
-                plane.controller_kubeconfig, NAMESPACE, workdir / "operator.log"
+                operatoridentity.operator_kubeconfig(plane), NAMESPACE, workdir / "operator.log"
             )
             t0 = time.monotonic()
             operator.start()

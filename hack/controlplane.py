@@ -54,7 +54,8 @@ KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # the API server puts on every new Node once kwok reports it Ready, taints and evicts on
 # lost heartbeats), ServiceAccounts (the `default` SA per namespace, legacy token Secrets,
 # the kube-root-ca.crt ConfigMap projected SA tokens mount), namespace deletion and the
-# aggregated admin/edit/view ClusterRoles. No ReplicaSets, Services, volumes or CSRs.
+# aggregated admin/edit/view ClusterRoles; Deployments and ReplicaSets. No Services,
+# volumes or CSRs.
 CONTROLLERS = (
     "job-controller",
     "garbage-collector-controller",
@@ -67,8 +68,12 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     "namespace-controller",
     "clusterrole-aggregation-controller",
+    # The operator's own Deployment (manifests/, hack/operatorpod.py runs its pod).
+    "deployment-controller",
+    "replicaset-controller",
 )
 _PR_SET_PDEATHSIG = 1
+OPERATOR_USER = "system:serviceaccount:mosb-controller:mosb-controller"
 
 
 class ControlPlaneError(RuntimeError):
@@ -132,7 +137,6 @@ class ControlPlane:
     processes: list[Process] = field(default_factory=list)
     apiserver_port: int = 0
     token: str = ""
-    controller_token: str = ""
 
     @property
     def url(self) -> str:
@@ -141,12 +145,6 @@ class ControlPlane:
     @property
     def kubeconfig(self) -> Path:
         return self.workdir / "kubeconfig"
-
-    @property
-    def controller_kubeconfig(self) -> Path:
-        """A kubeconfig for the operator as user `mosb-controller` (a cluster admin until
-        the RBAC manifests take over): its requests are told apart in the audit log."""
-        return self.workdir / "controller.kubeconfig"
 
     @property
     def audit_log(self) -> Path:
@@ -289,12 +287,8 @@ class ControlPlane:
                 ["openssl", "genrsa", "-out", str(sa_key), "2048"], check=True, capture_output=True
             )
         self.token = self.token or secrets.token_hex(16)
-        self.controller_token = self.controller_token or secrets.token_hex(16)
         tokens = certs / "tokens.csv"
-        tokens.write_text(
-            f"{self.token},admin,admin,system:masters\n"
-            f"{self.controller_token},mosb-controller,mosb-controller,system:masters\n"
-        )
+        tokens.write_text(f"{self.token},admin,admin,system:masters\n")
         tokens.chmod(0o600)
         self.apiserver_port = self.apiserver_port or free_port()
         admission_off = "" if self.with_cluster else "ServiceAccount"
@@ -325,25 +319,21 @@ class ControlPlane:
         self._write_kubeconfig()
 
     def _audit_policy(self) -> Path:
-        # Metadata-level audit of the operator's requests only (its user or its service
-        # accounts): tests and benchmarks count the controller's API calls from it.
+        # Metadata-level audit of the operator's requests only (its ServiceAccount, see
+        # hack/operatoridentity.py): tests and benchmarks count its API calls from it and
+        # check its RBAC against them.
         policy = self.workdir / "audit-policy.yaml"
         policy.write_text(
             "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
             "rules:\n"
-            "- level: Metadata\n  users: [mosb-controller]\n"
-            "- level: Metadata\n  userGroups: ['system:serviceaccounts:mosb-controller']\n"
+            f"- level: Metadata\n  users: ['{OPERATOR_USER}']\n"
             "- level: None\n"
         )
         return policy
 
     def _write_kubeconfig(self) -> None:
-        for path, user, token in (
-            (self.kubeconfig, "admin", self.token),
-            (self.controller_kubeconfig, "mosb-controller", self.controller_token),
-        ):
-            path.write_text(kubeconfig_text(self.url, self.ca_file, user, token))
-            path.chmod(0o600)
+        self.kubeconfig.write_text(kubeconfig_text(self.url, self.ca_file, "admin", self.token))
+        self.kubeconfig.chmod(0o600)
 
     def _start_cluster_components(self, timeout: float) -> None:
         """Start the scheduler, the controller-manager and kwok side by side, then wait

@@ -20,6 +20,7 @@ import kubernetes
 from kubernetes.client import ApiException
 
 import controlplane
+import operatoridentity
 from nodeharness import NodeHarness
 from operatorproc import OperatorProcess
 from registry import LocalRegistry, seed_base_image
@@ -30,6 +31,14 @@ CA_CONFIGMAP = "mosb-registry-ca"
 PUSH_SECRET = "push"  # noqa: S105 - a Secret's name
 BASE_REPO = "ocp/rhcos"
 ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+
+
+# Server-side apply: create, or make an existing object exactly this.
+_APPLY: dict[str, Any] = {
+    "field_manager": "localcluster",
+    "force": True,
+    "_content_type": "application/apply-patch+yaml",
+}
 
 
 def _ignore_conflict(call: Any, *args: Any) -> None:
@@ -63,19 +72,23 @@ class LocalCluster:
     def start(
         self,
         operator_args: Sequence[str] = (),
+        with_operator: bool = True,
         *,
         simulate_builds: float | None = None,
         harness_workers: int = 4,
     ) -> LocalCluster:
-        """`simulate_builds`: seconds each pod takes instead of running it (benchmarks)."""
+        """Without the operator, run it yourself (e.g. its Deployment, hack/operatorpod.py).
+        `simulate_builds`: seconds each pod takes instead of running it (benchmarks)."""
         self.registry.start()
         self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES)
         self._namespace()
         self.harness = NodeHarness(
             self.client, NAMESPACE, workers=harness_workers, simulate_seconds=simulate_builds
         ).start()
+        if not with_operator:
+            return self
         self.operator = OperatorProcess(
-            self.plane.controller_kubeconfig,
+            operatoridentity.operator_kubeconfig(self.plane),  # its SA, its RBAC
             NAMESPACE,
             self.workdir / "operator.log",
             extra_args=[f"--registry-ca-configmap={CA_CONFIGMAP}", *operator_args],
@@ -102,23 +115,24 @@ class LocalCluster:
             kubernetes.client.V1ServiceAccount(metadata={"name": "mosb-builder"}),
         )
         secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
             "metadata": {"name": PUSH_SECRET},
             "type": "kubernetes.io/dockerconfigjson",
             "data": {
                 ".dockerconfigjson": base64.b64encode(self.registry.dockerconfigjson()).decode()
             },
         }
-        _ignore_conflict(
-            core.create_namespaced_secret,
-            NAMESPACE,
-            kubernetes.client.V1Secret.model_validate(secret),
-        )
-        ca = {"metadata": {"name": CA_CONFIGMAP}, "data": {"ca-bundle.crt": self.ca_text()}}
-        _ignore_conflict(
-            core.create_namespaced_config_map,
-            NAMESPACE,
-            kubernetes.client.V1ConfigMap.model_validate(ca),
-        )
+        # Replaced if present: an earlier LocalCluster on the same control plane left
+        # those of its own (now stopped) registry.
+        core.patch_namespaced_secret(PUSH_SECRET, NAMESPACE, secret, **_APPLY)
+        ca = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CA_CONFIGMAP},
+            "data": {"ca-bundle.crt": self.ca_text()},
+        }
+        core.patch_namespaced_config_map(CA_CONFIGMAP, NAMESPACE, ca, **_APPLY)
 
     def ca_text(self) -> str:
         return (self.registry.ca_dir / "ca.crt").read_text()

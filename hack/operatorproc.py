@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +23,21 @@ class OperatorProcess:
     namespace: str
     log_path: Path
     extra_args: Sequence[str] = ()
+    extra_env: Mapping[str, str] = field(default_factory=dict)
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False)
     port: int = field(default=0, init=False)
+    metrics_port: int = field(default=0, init=False)
 
     def start(self, timeout: float = 60) -> None:
-        self.port = free_port()
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
+        # Fresh loopback ports each start; flags win over the env, so these hold even
+        # when extra_env (e.g. a Deployment's) names others.
+        self.port, self.metrics_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            **self.extra_env,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+        }
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
                 [
@@ -38,6 +47,8 @@ class OperatorProcess:
                     "run",
                     f"--namespace={self.namespace}",
                     f"--liveness=http://127.0.0.1:{self.port}/healthz",
+                    "--metrics-address=127.0.0.1",
+                    f"--metrics-port={self.metrics_port}",
                     *self.extra_args,
                 ],
                 stdout=log,
@@ -64,6 +75,15 @@ class OperatorProcess:
                     return
             time.sleep(0.1)
         raise RuntimeError(f"operator not live after {timeout}s:\n{self.log_tail()}")
+
+    def scrape(self) -> str:
+        """The Prometheus text exposition of the operator's /metrics."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.popen is None or self.popen.poll() is not None:

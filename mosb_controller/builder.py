@@ -21,6 +21,9 @@ from mosb_controller.arch import ClusterRecord
 from mosb_controller.config import Settings
 from mosb_controller.imagecheck import ImageChecker
 from mosb_controller.kube import Writer
+from mosb_controller.logs import build_fields
+from mosb_controller.metrics import Metrics
+from mosb_controller.plan import jobs as jobspec
 from mosb_controller.plan.inputs import Refusal
 from mosb_controller.plan.mosb import EventSpec, Observed, Plan, plan_mosc
 from mosb_controller.plan.observed import ImageCheck, JobView, MosbView, PodView
@@ -63,11 +66,13 @@ class BuildController:
         settings: Settings,
         checker: ImageChecker,
         record: Callable[[], ClusterRecord | None],
+        metrics: Metrics | None = None,
         # Whole seconds: the API's timestamps have no more, and records compare with them.
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(microsecond=0),
     ) -> None:
         self.writer, self.settings, self.checker = writer, settings, checker
         self.record, self.clock = record, clock
+        self.metrics = metrics or Metrics()
         self.indexes = Indexes()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
@@ -134,11 +139,21 @@ class BuildController:
             except ApiException as exc:
                 level = logging.INFO if exc.status == 409 else logging.WARNING
                 log.log(
-                    level, "MachineOSConfig %s: API %s %s; retrying", mosc, exc.status, exc.reason
+                    level,
+                    "MachineOSConfig %s: API %s %s; retrying",
+                    mosc,
+                    exc.status,
+                    exc.reason,
+                    extra=build_fields(mosc),
                 )
+                if exc.status != 409:  # a conflict is a stale read, retried as designed
+                    self.metrics.reconcile_errors.labels("builds", "api").inc()
                 self.enqueue_later(mosc, RETRY_SECONDS)
             except Exception:
-                log.exception("MachineOSConfig %s: reconcile failed; retrying", mosc)
+                log.exception(
+                    "MachineOSConfig %s: reconcile failed; retrying", mosc, extra=build_fields(mosc)
+                )
+                self.metrics.reconcile_errors.labels("builds", "unexpected").inc()
                 self.enqueue_later(mosc, RETRY_SECONDS * 5)
             finally:
                 self._busy.discard(mosc)
@@ -223,15 +238,17 @@ class BuildController:
         await self._report_refusal(mosc, obs.mosc_uid, plan.refusal)
         run, report = self._api, self._report
         for name in plan.delete_mosbs:
-            log.info("MachineOSConfig %s: removing MachineOSBuild %s", mosc, name)
+            log.info("removing MachineOSBuild %s", name, extra=build_fields(mosc, name))
             await run(w.delete_cluster_object, "machineosbuilds", name)
         if plan.create_mosb is not None:
-            log.info("MachineOSConfig %s: creating MachineOSBuild %s", mosc, plan.mosb_name)
+            fields = build_fields(mosc, plan.mosb_name)
+            log.info("creating MachineOSBuild %s", plan.mosb_name, extra=fields)
             await run(w.create_cluster_object, "machineosbuilds", plan.create_mosb)
         for body in plan.create_configmaps + plan.create_jobs:
-            log.info(
-                "MachineOSConfig %s: creating %s %s", mosc, body["kind"], body["metadata"]["name"]
-            )
+            meta = body["metadata"]
+            arch = (meta.get("annotations") or {}).get(jobspec.ARCH_ANNOTATION)
+            fields = build_fields(mosc, plan.mosb_name, arch)
+            log.info("creating %s %s", body["kind"], meta["name"], extra=fields)
         # The inputs first (the pods mount them), then every Job at once.
         for body in plan.create_configmaps:
             await run(w.create_namespaced, body)
@@ -262,6 +279,8 @@ class BuildController:
                 for e in plan.events
             )
         )
+        for event in plan.events:
+            self._log_and_count(obs, event, uids.get(event.name))
 
     def _replaced(self, plural: str, name: str, versions: dict[str, str], new: str | None) -> None:
         old = versions.get(name)
@@ -280,6 +299,26 @@ class BuildController:
             and ("machineconfigpools", pool.name, pool.metadata.resource_version or "")
             in self.outdated
         )
+
+    def _log_and_count(self, obs: Observed, event: EventSpec, uid: str | None) -> None:
+        """Every build transition as a log line with its build's fields, and in the
+        metrics (once per MachineOSBuild uid, architecture and transition)."""
+        mosc = obs.mosc.name
+        mosb = event.name if event.kind == "MachineOSBuild" else None
+        level = logging.WARNING if event.type == "Warning" else logging.INFO
+        fields = build_fields(mosc, mosb, event.arch)
+        log.log(level, "%s: %s", event.reason, event.message, extra=fields)
+        if mosb is None or not uid:
+            return
+        job_name = (
+            jobspec.build_job_name(mosb, event.arch) if event.arch else jobspec.push_job_name(mosb)
+        )
+        job = obs.jobs.get(job_name)
+        seconds = None
+        # A build is decided when its pod succeeds, often before the Job has an end time.
+        if job is not None and job.start is not None:
+            seconds = ((job.end or obs.now) - job.start).total_seconds()
+        self.metrics.transition(uid, event.reason, event.arch, seconds)
 
     def _set_pool_condition(self, pool: MachineConfigPool, condition: dict[str, Any]) -> None:
         kept = [c.to_k8s() for c in pool.status.conditions if c.type != condition["type"]]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -17,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from api import describe_validation_error
-from mosb_controller import arch, dryrun
+from mosb_controller import arch, dryrun, logs
 from mosb_controller.config import Settings
 
 EXIT_REFUSED = 2  # a refusal or bad input
@@ -139,16 +138,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mosb_controller import handlers
 
     settings = Settings.load(args)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("kopf.objects", "aiohttp.access"):  # a line per handled event otherwise
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(settings.log_format)
     handlers.configure(settings)
     kopf.run(
         standalone=True,
         namespaces=[settings.namespace],
-        liveness_endpoint=args.liveness,
+        liveness_endpoint=settings.liveness or None,
     )
     return 0
 
@@ -158,7 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the operator against the current kubeconfig")
     Settings.add_arguments(run)
-    run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     run.set_defaults(func=cmd_run)
     archs = sub.add_parser(
         "architectures", help="print the architecture record of Nodes and MachineConfigPools"

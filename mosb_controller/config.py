@@ -28,7 +28,23 @@ class Settings(BaseModel):
         description="Name of the ConfigMap recording the architectures per pool and cluster.",
     )
     log_format: str = Field(
-        default="text", pattern="^(text|json)$", description="Log format: text or json."
+        default="text",
+        pattern="^(text|json)$",
+        description="Log format: text (one readable line) or json (one object a line).",
+    )
+    metrics_port: int = Field(
+        default=9090,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus metrics endpoint (/metrics); 0: off.",
+    )
+    metrics_address: str = Field(
+        default="0.0.0.0",  # noqa: S104 - a pod serves its metrics to the cluster
+        description="Address the metrics endpoint listens on.",
+    )
+    liveness: str = Field(
+        default="",
+        description="kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz; empty: none.",
     )
     builder_image: str = Field(
         default="quay.io/buildah/stable:v1.38",

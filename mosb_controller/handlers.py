@@ -20,6 +20,7 @@ from mosb_controller.config import Settings
 from mosb_controller.imagecheck import ImageChecker
 from mosb_controller.informer import NodeInformer
 from mosb_controller.kube import GROUP, VERSION, Writer, load_api_client
+from mosb_controller.metrics import Metrics
 from mosb_controller.plan.jobs import MANAGED_LABEL, MOSB_ANNOTATION, MOSC_ANNOTATION
 from mosb_controller.plan.observed import JobView, MosbView, PodView, job_view, mosb_view, pod_view
 from mosb_controller.recorder import (
@@ -68,9 +69,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.settings = _settings
     memo.kube = writer = Writer(load_api_client())
     memo.recorder = recorder = ArchitectureRecorder(writer, _settings)
+    memo.metrics = metrics = Metrics()
+    metrics.watch_pools(lambda: recorder.record)
+    recorder.on_error = lambda: metrics.reconcile_errors.labels("architectures", "api").inc()
     memo.builds = builds = BuildController(
-        writer, _settings, ImageChecker(writer, _settings), lambda: recorder.record
+        writer, _settings, ImageChecker(writer, _settings), lambda: recorder.record, metrics
     )
+    metrics.serve(_settings.metrics_address, _settings.metrics_port)
     recorder.on_change = builds.enqueue_all
     memo.informer = NodeInformer(memo.kube.client, recorder.node_changed, recorder.nodes_listed)
     memo.informer.start(asyncio.get_running_loop())
@@ -81,6 +86,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     memo.informer.stop()
     await memo.recorder.stop()
     await memo.builds.stop()
+    memo.metrics.stop()
 
 
 @kopf.on.login()

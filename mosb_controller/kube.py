@@ -19,6 +19,9 @@ from kubernetes.client import ApiClient, ApiException
 GROUP = "machineconfiguration.openshift.io"
 VERSION = "v1"
 FIELD_MANAGER = "mosb-controller"
+# The API server accepts an event about a cluster-scoped object only in "default" (core/v1
+# events without eventTime; client-go's recorder does the same), so the RBAC grants
+# `create events` there and nothing else outside our namespace.
 EVENT_NAMESPACE_FOR_CLUSTER_OBJECTS = "default"
 CONNECTIONS = 40
 

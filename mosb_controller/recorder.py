@@ -148,6 +148,7 @@ class ArchitectureRecorder:
         self.record: arch.ClusterRecord | None = None
         self.ready = asyncio.Event()  # set after the first pass completes
         self.on_change: Callable[[], object] = lambda: None  # the record changed
+        self.on_error: Callable[[], object] = lambda: None  # a pass failed (for metrics)
 
     # -- inputs: each returns True when it woke the loop ------------------------------
     def observe(
@@ -198,6 +199,7 @@ class ArchitectureRecorder:
                 await self.sync_once()
             except Exception:
                 log.exception("writing the architecture record failed; retrying")
+                self.on_error()
                 await asyncio.sleep(RETRY_DELAY_SECONDS)
                 self._wake.set()
 

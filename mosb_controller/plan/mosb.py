@@ -83,6 +83,7 @@ class EventSpec:
     type: str  # Normal | Warning
     reason: str
     message: str
+    arch: str | None = None  # a per-architecture transition's architecture
 
 
 @dataclass(frozen=True)
@@ -530,7 +531,8 @@ _ARCH_EVENTS = {
 
 def _arch_event(plan: Plan, mosb: str, record: ArchBuildRecord) -> None:
     type_, reason = _ARCH_EVENTS[record.phase]
-    plan.events.append(EventSpec("MachineOSBuild", mosb, type_, reason, describe(record)))
+    event = EventSpec("MachineOSBuild", mosb, type_, reason, describe(record), record.arch)
+    plan.events.append(event)
 
 
 def _state_event(mosb: str, state: str, message: str) -> EventSpec:

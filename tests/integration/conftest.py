@@ -11,6 +11,7 @@ import pytest
 from kubernetes.client import ApiException
 
 import controlplane
+import operatoridentity
 from operatorproc import OperatorProcess
 from tests.conftest import eventually
 
@@ -42,7 +43,8 @@ def operator(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    proc = OperatorProcess(control_plane.controller_kubeconfig, namespace, log_path)
+    kubeconfig = operatoridentity.operator_kubeconfig(control_plane)  # its SA, its RBAC
+    proc = OperatorProcess(kubeconfig, namespace, log_path)
     proc.start()
     yield proc
     proc.stop()

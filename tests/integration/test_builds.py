@@ -18,6 +18,7 @@ import pytest
 
 import controlplane
 import fakenodes
+import operatoridentity
 from operatorproc import OperatorProcess
 from registry import LocalRegistry, missing_tools
 from tests.conftest import require
@@ -64,7 +65,7 @@ def operator(
         )
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
     proc = OperatorProcess(
-        control_plane.controller_kubeconfig,
+        operatoridentity.operator_kubeconfig(control_plane),  # its SA, its RBAC
         namespace,
         log_path,
         extra_args=[

@@ -1,0 +1,84 @@
+"""Compare the operator's RBAC (manifests/rbac) with what it really asked the API server
+(the control plane's audit log of its ServiceAccount): what was refused, what is granted
+but never used."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from operatoridentity import RBAC_DIR
+
+
+@dataclass(frozen=True)
+class Grant:
+    namespace: str  # "" for a ClusterRole (any namespace, or cluster-scoped)
+    group: str
+    resource: str  # with "/subresource" if any
+    verb: str
+
+
+@dataclass(frozen=True)
+class Request:
+    namespace: str
+    group: str
+    resource: str
+    verb: str
+    code: int
+
+    def allowed_by(self, grant: Grant) -> bool:
+        return (grant.namespace in ("", self.namespace)) and (
+            grant.group,
+            grant.resource,
+            grant.verb,
+        ) == (self.group, self.resource, self.verb)
+
+
+def grants(rbac_dir: Path = RBAC_DIR) -> set[Grant]:
+    """Every (namespace, group, resource, verb) the Roles and ClusterRoles grant."""
+    found = set()
+    for path in sorted(rbac_dir.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") not in ("Role", "ClusterRole"):
+                continue
+            namespace = doc["metadata"].get("namespace", "") if doc["kind"] == "Role" else ""
+            for rule in doc.get("rules") or []:
+                for group in rule.get("apiGroups") or []:
+                    for resource in rule.get("resources") or []:
+                        for verb in rule.get("verbs") or []:
+                            found.add(Grant(namespace, group, resource, verb))
+    return found
+
+
+def requests(audit_log: Path) -> list[Request]:
+    """The resource requests in the audit log (its policy logs only the operator)."""
+    found = []
+    for line in audit_log.read_text().splitlines():
+        event = json.loads(line)
+        ref = event.get("objectRef")
+        if not ref or "resource" not in ref:
+            continue  # discovery and other non-resource URLs
+        resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+        found.append(
+            Request(
+                namespace=ref.get("namespace", ""),
+                group=ref.get("apiGroup", ""),
+                resource=resource,
+                verb=event["verb"],
+                code=int((event.get("responseStatus") or {}).get("code", 0)),
+            )
+        )
+    return found
+
+
+def refused(made: Iterable[Request]) -> set[Request]:
+    return {r for r in made if r.code == 403}
+
+
+def unused(granted: Iterable[Grant], made: Iterable[Request]) -> set[Grant]:
+    made = [r for r in made if r.code != 403]
+    return {g for g in granted if not any(r.allowed_by(g) for r in made)}
