@@ -76,6 +76,8 @@ class BuildController:
         # observed it is still an interruption, not a Job to create again.
         self.deleted_jobs: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=10_000, ttl=3600)
         self.passes = 0
+        self.leading = asyncio.Event()  # passes run only while set (leader election)
+        self.leading.set()
 
     # -- the queue --------------------------------------------------------------------
     def enqueue(self, mosc: str) -> None:
@@ -110,6 +112,7 @@ class BuildController:
     async def _work(self) -> None:
         while True:
             mosc = await self._queue.get()
+            await self.leading.wait()
             self._queued.discard(mosc)
             self._busy.add(mosc)
             try:

@@ -148,6 +148,8 @@ class ArchitectureRecorder:
         self.record: arch.ClusterRecord | None = None
         self.ready = asyncio.Event()  # set after the first pass completes
         self.on_change: Callable[[], object] = lambda: None  # the record changed
+        self.leading = asyncio.Event()  # passes run only while set (leader election)
+        self.leading.set()
 
     # -- inputs: each returns True when it woke the loop ------------------------------
     def observe(
@@ -193,6 +195,7 @@ class ArchitectureRecorder:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            await self.leading.wait()
             self._wake.clear()
             try:
                 await self.sync_once()
