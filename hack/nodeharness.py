@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes
+import urllib3
 from kubernetes.client import ApiException
 
 import podrunner
@@ -76,6 +77,11 @@ class NodeHarness:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+    def running(self, prefix: str) -> list[str]:
+        """Pods named `prefix`… taken and not finished (held ones included)."""
+        names = (p["metadata"]["name"] for p in self.ran)
+        return [n for n in names if n.startswith(prefix) and n not in self.outcomes]
 
     # -- watching ---------------------------------------------------------------------
     def _watch(self) -> None:
@@ -140,13 +146,15 @@ class NodeHarness:
         self, pod: Mapping[str, Any], timeout: float = 120
     ) -> dict[str, dict[str, bytes]]:
         """The kubelet keeps a pod in ContainerCreating until its ConfigMaps and Secrets
-        exist (e.g. the controller creates the inputs ConfigMap a moment after the Job)."""
+        exist (e.g. the controller creates the inputs ConfigMap a moment after the Job)
+        and the API server answers (it may be restarting)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 return self._volume_data(pod)
-            except ApiException as exc:
-                if exc.status != 404 or time.monotonic() > deadline or self._stop.is_set():
+            except (ApiException, urllib3.exceptions.HTTPError) as exc:
+                missing = not isinstance(exc, ApiException) or exc.status == 404
+                if not missing or time.monotonic() > deadline or self._stop.is_set():
                     raise
                 self._stop.wait(0.5)
 
@@ -180,10 +188,19 @@ class NodeHarness:
             "finishedAt": _now(),
         }
         phase = "Succeeded" if outcome.exit_code == 0 else "Failed"
-        try:
-            self._status(name, container, phase, {"terminated": terminated})
-        except ApiException as exc:
-            log.warning("pod %s: could not report %s: %s", name, phase, exc.reason)
+        deadline = time.monotonic() + 120  # like a kubelet, report once the API is back
+        while True:
+            try:
+                self._status(name, container, phase, {"terminated": terminated})
+                return
+            except urllib3.exceptions.HTTPError:
+                if time.monotonic() > deadline or self._stop.is_set():
+                    log.warning("pod %s: could not report %s: API server away", name, phase)
+                    return
+                self._stop.wait(0.5)
+            except ApiException as exc:
+                log.warning("pod %s: could not report %s: %s", name, phase, exc.reason)
+                return
 
     def _status(self, pod: str, container: str, phase: str, state: dict[str, Any]) -> None:
         ready = phase == "Running"
