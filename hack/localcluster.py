@@ -40,6 +40,15 @@ def _ignore_conflict(call: Any, *args: Any) -> None:
             raise
 
 
+def _create_or_replace(create: Any, replace: Any, body: Any) -> None:
+    try:
+        create(NAMESPACE, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        replace(body.metadata.name, NAMESPACE, body)
+
+
 class LocalCluster:
     def __init__(
         self, plane: controlplane.ControlPlane, workdir: Path | None = None, registry_port: int = 0
@@ -99,15 +108,17 @@ class LocalCluster:
                 ".dockerconfigjson": base64.b64encode(self.registry.dockerconfigjson()).decode()
             },
         }
-        _ignore_conflict(
+        # This registry's credentials and CA replace any an earlier LocalCluster on the
+        # same control plane left (each has its own registry).
+        _create_or_replace(
             core.create_namespaced_secret,
-            NAMESPACE,
+            core.replace_namespaced_secret,
             kubernetes.client.V1Secret.model_validate(secret),
         )
         ca = {"metadata": {"name": CA_CONFIGMAP}, "data": {"ca-bundle.crt": self.ca_text()}}
-        _ignore_conflict(
+        _create_or_replace(
             core.create_namespaced_config_map,
-            NAMESPACE,
+            core.replace_namespaced_config_map,
             kubernetes.client.V1ConfigMap.model_validate(ca),
         )
 

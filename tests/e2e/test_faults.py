@@ -9,11 +9,12 @@ started again. The operator has no test-only code path."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kubernetes
 import pytest
@@ -26,6 +27,8 @@ from tests.conftest import require
 from tests.e2e.test_main_job import condition, entries, mosbs, succeeded, wait
 
 THREE = ("amd64", "arm64", "s390x")
+GROUP = "machineconfiguration.openshift.io"
+MOSCS = {"crash", "restart", "pair", "edit", "shrink", "lacking", "empty", "inject"}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +36,15 @@ def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
     require(missing_tools(), "run hack/setup.sh (Debian's buildah, skopeo, docker-registry)")
     made = LocalCluster(cluster).start(["--build-backoff-limit=0"])
     yield made
+    # Leave the session's cluster to the next module as found: no MOSC or MOSB of ours
+    # (their Jobs and ConfigMaps go with the MOSBs, by owner).
+    for plural in ("machineosconfigs", "machineosbuilds"):
+        listed = cast(dict[str, Any], made.custom.list_cluster_custom_object(GROUP, "v1", plural))
+        for item in listed["items"]:
+            name = item["metadata"]["name"]
+            if name.split("-")[0] in MOSCS:
+                with contextlib.suppress(kubernetes.client.ApiException):  # gone already
+                    made.custom.delete_cluster_custom_object(GROUP, "v1", plural, name)
     made.stop()
     print(f"operator log: {made.workdir / 'operator.log'}")
 
@@ -127,6 +139,10 @@ def assert_converged(local: LocalCluster, mosc: str, arches: tuple[str, ...]) ->
     mosb = succeeded(local, mosc)
     name = mosb["metadata"]["name"]
     assert [m["metadata"]["name"] for m in mosbs(local, mosc)] == [name]
+    # No status lost: every architecture's record and the build's times are there.
+    records = json.loads(mosb["metadata"]["annotations"]["mosb-controller.io/arch-builds"])
+    assert {a: r["phase"] for a, r in records.items()} == dict.fromkeys(arches, "Succeeded")
+    assert mosb["status"]["buildStart"] and mosb["status"]["buildEnd"]
     published = mosb["status"]["digestedImagePushSpec"]
 
     def mosc_published() -> bool:
