@@ -38,6 +38,10 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class PodGone(Exception):
+    """The pod was deleted while it waited to start: nothing to run or report."""
+
+
 class NodeHarness:
     def __init__(
         self,
@@ -156,7 +160,21 @@ class NodeHarness:
                 missing = not isinstance(exc, ApiException) or exc.status == 404
                 if not missing or time.monotonic() > deadline or self._stop.is_set():
                     raise
+                if self._gone(pod):  # deleted meanwhile (its MOSB superseded): stop waiting
+                    raise PodGone(pod["metadata"]["name"]) from exc
                 self._stop.wait(0.5)
+
+    def _gone(self, pod: Mapping[str, Any]) -> bool:
+        try:
+            now = self.core.read_namespaced_pod(pod["metadata"]["name"], self.namespace)
+        except ApiException as exc:
+            return bool(exc.status == 404)
+        except urllib3.exceptions.HTTPError:
+            return False
+        meta = now.metadata
+        if meta is None:
+            return True
+        return meta.deletion_timestamp is not None or meta.uid != pod["metadata"]["uid"]
 
     def _run(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
@@ -177,6 +195,9 @@ class NodeHarness:
                     extra_env=self.extra_env,
                     timeout=self.timeout,
                 )
+        except PodGone:
+            log.info("pod %s: deleted before it could start", name)
+            return
         except Exception as exc:  # the pod could not even start: report it as the kubelet would
             outcome = podrunner.PodOutcome(128, f"error: {exc}", str(exc))
         self.outcomes[name] = outcome
