@@ -188,12 +188,18 @@ class ControlPlane:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def stop_component(self, name: str) -> None:
-        """Stop one process (e.g. "kube-apiserver" to test reconnection)."""
+    def stop_component(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Stop one process (e.g. "kube-apiserver" to test reconnection). kube-apiserver
+        drains its watches for longer than 15 s on SIGTERM: SIGKILL it."""
         for proc in self.processes:
             if proc.name == name and proc.popen.poll() is None:
-                os.killpg(proc.popen.pid, signal.SIGTERM)
+                os.killpg(proc.popen.pid, sig)
                 proc.popen.wait(timeout=15)
+
+    def start_apiserver(self, timeout: float = 60.0) -> None:
+        """Start kube-apiserver again after stop_component: same port, certs, tokens and
+        etcd data, so every client reconnects to the same cluster."""
+        self._start_apiserver(timeout)
 
     def _forget_last(self) -> None:
         """Drop the last started process after it failed (e.g. its port was taken)."""

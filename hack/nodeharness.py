@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes
+import urllib3
 from kubernetes.client import ApiException
 
 import podrunner
@@ -39,6 +40,10 @@ MANAGED = "mosb-controller.io/managed=true"
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PodGone(Exception):
+    """The pod was deleted while it waited to start: nothing to run or report."""
 
 
 class NodeHarness:
@@ -84,6 +89,11 @@ class NodeHarness:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+    def running(self, prefix: str) -> list[str]:
+        """Pods named `prefix`… taken and not finished (held ones included)."""
+        names = (p["metadata"]["name"] for p in self.ran)
+        return [n for n in names if n.startswith(prefix) and n not in self.outcomes]
 
     # -- watching ---------------------------------------------------------------------
     def _watch(self) -> None:
@@ -148,15 +158,31 @@ class NodeHarness:
         self, pod: Mapping[str, Any], timeout: float = 120
     ) -> dict[str, dict[str, bytes]]:
         """The kubelet keeps a pod in ContainerCreating until its ConfigMaps and Secrets
-        exist (e.g. the controller creates the inputs ConfigMap a moment after the Job)."""
+        exist (e.g. the controller creates the inputs ConfigMap a moment after the Job)
+        and the API server answers (it may be restarting)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 return self._volume_data(pod)
-            except ApiException as exc:
-                if exc.status != 404 or time.monotonic() > deadline or self._stop.is_set():
+            except (ApiException, urllib3.exceptions.HTTPError) as exc:
+                missing = not isinstance(exc, ApiException) or exc.status == 404
+                if not missing or time.monotonic() > deadline or self._stop.is_set():
                     raise
+                if self._gone(pod):  # deleted meanwhile (its MOSB superseded): stop waiting
+                    raise PodGone(pod["metadata"]["name"]) from exc
                 self._stop.wait(0.5)
+
+    def _gone(self, pod: Mapping[str, Any]) -> bool:
+        try:
+            now = self.core.read_namespaced_pod(pod["metadata"]["name"], self.namespace)
+        except ApiException as exc:
+            return bool(exc.status == 404)
+        except urllib3.exceptions.HTTPError:
+            return False
+        meta = now.metadata
+        if meta is None:
+            return True
+        return meta.deletion_timestamp is not None or meta.uid != pod["metadata"]["uid"]
 
     def _run(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
@@ -180,6 +206,9 @@ class NodeHarness:
                     extra_env=self.extra_env,
                     timeout=self.timeout,
                 )
+        except PodGone:
+            log.info("pod %s: deleted before it could start", name)
+            return
         except Exception as exc:  # the pod could not even start: report it as the kubelet would
             outcome = podrunner.PodOutcome(128, f"error: {exc}", str(exc))
         self.outcomes[name] = outcome
@@ -191,12 +220,23 @@ class NodeHarness:
             "finishedAt": _now(),
         }
         phase = "Succeeded" if outcome.exit_code == 0 else "Failed"
-        try:
-            reported = time.time()  # as the write starts: the operator may act before it returns
-            self._status(name, container, phase, {"terminated": terminated})
-            self.timeline.append((reported, name, phase))
-        except ApiException as exc:
-            log.warning("pod %s: could not report %s: %s", name, phase, exc.reason)
+        deadline = time.monotonic() + 120  # like a kubelet, report once the API is back
+        while True:
+            try:
+                reported = (
+                    time.time()
+                )  # as the write starts: the operator may act before it returns
+                self._status(name, container, phase, {"terminated": terminated})
+                self.timeline.append((reported, name, phase))
+                return
+            except urllib3.exceptions.HTTPError:
+                if time.monotonic() > deadline or self._stop.is_set():
+                    log.warning("pod %s: could not report %s: API server away", name, phase)
+                    return
+                self._stop.wait(0.5)
+            except ApiException as exc:
+                log.warning("pod %s: could not report %s: %s", name, phase, exc.reason)
+                return
 
     def _simulated(self, name: str, seconds: float) -> podrunner.PodOutcome:
         self._stop.wait(seconds)

@@ -16,6 +16,13 @@ from pathlib import Path
 
 from controlplane import _die_with_parent, free_port
 
+# Short leases: a killed operator's successor takes over within seconds (flags win).
+TEST_LEASE_ENV = {
+    "MOSB_LEADER_ELECTION_LEASE_DURATION_SECONDS": "4",
+    "MOSB_LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "3",
+    "MOSB_LEADER_ELECTION_RETRY_PERIOD_SECONDS": "1",
+}
+
 
 @dataclass
 class OperatorProcess:
@@ -33,6 +40,7 @@ class OperatorProcess:
         # when extra_env (e.g. a Deployment's) names others.
         self.port, self.metrics_port = free_port(), free_port()
         env = {
+            **TEST_LEASE_ENV,
             **os.environ,
             **self.extra_env,
             "KUBECONFIG": str(self.kubeconfig),
@@ -95,6 +103,14 @@ class OperatorProcess:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
 
+    def freeze(self) -> None:
+        """SIGSTOP: the operator keeps its state but does nothing until killed."""
+        assert self.popen is not None
+        os.killpg(self.popen.pid, signal.SIGSTOP)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
     def peak_rss_bytes(self) -> int:
         """VmHWM: the process's peak resident set size so far."""
         assert self.popen is not None
@@ -108,6 +124,9 @@ class OperatorProcess:
         fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def log_tail(self, lines: int = 40) -> str:
         with contextlib.suppress(OSError):

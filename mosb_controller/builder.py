@@ -88,6 +88,8 @@ class BuildController:
         # one is behind, and a conditional write from it would only earn a 409.
         self.outdated: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=10_000, ttl=60)
         self.passes = 0
+        self.leading = asyncio.Event()  # passes run only while set (leader election)
+        self.leading.set()
         self._api_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="api")
         self._report_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="report")
 
@@ -132,6 +134,7 @@ class BuildController:
     async def _work(self) -> None:
         while True:
             mosc = await self._queue.get()
+            await self.leading.wait()
             self._queued.discard(mosc)
             self._busy.add(mosc)
             try:

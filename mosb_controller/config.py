@@ -11,9 +11,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ENV_PREFIX = "MOSB_"
+NEGATABLE = {"leader_election"}  # on/off switches: --x / --no-x
 
 
 class Settings(BaseModel):
@@ -75,6 +76,39 @@ class Settings(BaseModel):
         description="How long an architecture may wait for a Ready schedulable node "
         "before its build fails.",
     )
+    leader_election: bool = Field(
+        default=True,
+        description="Only the replica holding the Lease records architectures and builds.",
+    )
+    leader_election_lease_name: str = Field(
+        default="mosb-controller-leader",
+        description="Name of the coordination.k8s.io Lease in the controller namespace.",
+    )
+    leader_election_lease_duration_seconds: int = Field(
+        default=15,
+        ge=2,
+        description="How long a Lease not renewed stays with its holder before another "
+        "replica may take it.",
+    )
+    leader_election_renew_deadline_seconds: int = Field(
+        default=10,
+        ge=2,
+        description="The leader exits when it could not renew the Lease for this long.",
+    )
+    leader_election_retry_period_seconds: int = Field(
+        default=2, ge=1, description="Interval between Lease renewals and acquisition tries."
+    )
+
+    @model_validator(mode="after")
+    def _lease_timing(self) -> Settings:
+        # What kubernetes.leaderelection requires; checked here for a readable error.
+        duration = self.leader_election_lease_duration_seconds
+        deadline = self.leader_election_renew_deadline_seconds
+        if not duration > deadline > 1.2 * self.leader_election_retry_period_seconds:
+            raise ValueError(
+                "leader election needs lease duration > renew deadline > 1.2 * retry period"
+            )
+        return self
 
     @classmethod
     def flag(cls, name: str) -> str:
@@ -91,6 +125,7 @@ class Settings(BaseModel):
                 cls.flag(name),
                 dest=name,
                 default=None,
+                action=argparse.BooleanOptionalAction if name in NEGATABLE else "store",
                 help=f"{info.description} Env {cls.env(name)}; default {info.default!r}.",
             )
 
@@ -113,8 +148,10 @@ class Settings(BaseModel):
     def markdown_table(cls) -> str:
         rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
         for name, info in cls.model_fields.items():
-            flag, env = cls.flag(name), cls.env(name)
-            rows.append(f"| `{flag}` | `{env}` | `{info.default}` | {info.description} |")
+            flag, env = f"`{cls.flag(name)}`", cls.env(name)
+            if name in NEGATABLE:
+                flag += f" / `--no-{cls.flag(name)[2:]}`"
+            rows.append(f"| {flag} | `{env}` | `{info.default}` | {info.description} |")
         return "\n".join(rows)
 
 

@@ -20,6 +20,7 @@ from mosb_controller.config import Settings
 from mosb_controller.imagecheck import ImageChecker
 from mosb_controller.informer import NodeInformer
 from mosb_controller.kube import GROUP, VERSION, Writer, load_api_client
+from mosb_controller.leader import Leadership
 from mosb_controller.metrics import Metrics
 from mosb_controller.plan.jobs import MANAGED_LABEL, MOSB_ANNOTATION, MOSC_ANNOTATION
 from mosb_controller.plan.observed import JobView, MosbView, PodView, job_view, mosb_view, pod_view
@@ -77,6 +78,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     metrics.serve(_settings.metrics_address, _settings.metrics_port)
     recorder.on_change = builds.enqueue_all
+    # Followers watch and index like the leader, so a takeover starts warm; only the
+    # leader's loops run passes.
+    memo.leadership = leadership = Leadership(writer, _settings)
+    recorder.leading = builds.leading = leadership.leading
+    leadership.start(asyncio.get_running_loop())
     memo.informer = NodeInformer(memo.kube.client, recorder.node_changed, recorder.nodes_listed)
     memo.informer.start(asyncio.get_running_loop())
 
@@ -87,6 +93,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.recorder.stop()
     await memo.builds.stop()
     memo.metrics.stop()
+    await memo.leadership.stop()
 
 
 @kopf.on.login()

@@ -149,6 +149,8 @@ class ArchitectureRecorder:
         self.ready = asyncio.Event()  # set after the first pass completes
         self.on_change: Callable[[], object] = lambda: None  # the record changed
         self.on_error: Callable[[], object] = lambda: None  # a pass failed (for metrics)
+        self.leading = asyncio.Event()  # passes run only while set (leader election)
+        self.leading.set()
 
     # -- inputs: each returns True when it woke the loop ------------------------------
     def observe(
@@ -194,6 +196,7 @@ class ArchitectureRecorder:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            await self.leading.wait()
             self._wake.clear()
             try:
                 await self.sync_once()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import hypothesis
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
@@ -22,6 +23,13 @@ import kube_paths
 
 IN_CI = bool(os.environ.get("CI"))
 TESTS = Path(__file__).resolve().parent
+
+# Two shared cores: generation speed and per-example time vary with the neighbours' load.
+# Property tests assert behaviour, never speed.
+hypothesis.settings.register_profile(
+    "shared-cores", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("shared-cores")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

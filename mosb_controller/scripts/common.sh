@@ -171,7 +171,9 @@ finish_with_digest() {
   local digest
   digest=$(cat -- "$work/digest") || digest=""
   if ! [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]]; then
-    fail "$1 reported no digest"
+    # buildah 1.28 exits 0 without writing the digest when the registry answers the
+    # manifest PUT with a server error (503 seen): name that instead of a bare "no digest".
+    fail "$1 to $target was not confirmed by registry $target_host (no digest came back; the registry may be failing with a server error); nothing was published under $target"
   fi
   printf '%s' "$digest" >"$result_file" || fail "$script_name: cannot write the result file"
   echo "mosb: pushed $target as $digest"

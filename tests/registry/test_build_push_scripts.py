@@ -16,16 +16,21 @@ credentials as the push/pull Secrets would (key ``.dockerconfigjson``).
 
 from __future__ import annotations
 
+import base64
 import copy
+import http.client
+import http.server
 import json
 import os
 import re
 import secrets
+import ssl
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -560,3 +565,103 @@ def test_podrunner_falls_back_to_logs_on_error(tmp_path: Path) -> None:
     assert outcome.exit_code == 3
     lines = outcome.termination_message.splitlines()
     assert lines[-1] == "line 200" and len(lines) == 80
+
+
+# -- registry faults while publishing -------------------------------------------------------
+class FaultyFront:
+    """A TLS front of the registry on its own port (same CA): forwards every request,
+    except that PUTs of the manifest tagged `fail_tag` get `status` (a registry in
+    trouble just as the list is published). Looks like a LocalRegistry to a Scenario."""
+
+    def __init__(self, reg: registry.LocalRegistry, fail_tag: str, status: int = 503) -> None:
+        self.reg, self.ca_dir, self.username = reg, reg.ca_dir, reg.username
+        self.failed_puts = 0
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.command == "PUT" and self.path.endswith(f"/manifests/{fail_tag}"):
+                    front.failed_puts += 1
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                conn = http.client.HTTPSConnection(reg.host, context=reg.ssl_context())
+                conn.putrequest(self.command, self.path, skip_accept_encoding=True)
+                for key, value in self.headers.items():  # repeated ones (Accept) too
+                    if key.lower() != "host":
+                        conn.putheader(key, value)
+                conn.endheaders(body)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for key, value in resp.getheaders():
+                    if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
+                        self.send_header(key, value.replace(reg.host, front.host))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(reg.workdir / "tls" / "server.crt", reg.workdir / "tls" / "server.key")
+        self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def dockerconfigjson(self, *, wrong_password: bool = False) -> bytes:
+        auth = base64.b64encode(f"{self.username}:{self.reg.password}".encode()).decode()
+        return json.dumps({"auths": {self.host: {"auth": auth}}}).encode()
+
+
+def _built_pair(
+    reg: registry.LocalRegistry, base_image: str, tmp_path: Path
+) -> tuple[Scenario, dict[str, str]]:
+    sc = scenario(reg, make_inputs(reg, base_image, ("amd64", "arm64")))
+    return sc, digested(sc, build_all(sc, tmp_path))
+
+
+def test_registry_down_at_push_fails_clearly_and_publishes_nothing(
+    reg: registry.LocalRegistry, base_image: str, tmp_path: Path
+) -> None:
+    sc, images = _built_pair(reg, base_image, tmp_path)
+    port = reg.port
+    reg.stop(remove=False)
+    try:
+        outcome = sc.run(sc.push_job(images), tmp_path / "push-down")
+    finally:
+        reg._requested_port = port  # the same address again: the other tests use it
+        reg.start()
+    first, message = assert_failed(outcome)
+    assert f"cannot reach registry {reg.host}" in first and "nothing was pushed" in first, message
+    assert reg.manifest(REPO, sc.mosb) is None
+
+
+def test_registry_5xx_at_list_push_fails_clearly_bounded_and_publishes_nothing(
+    reg: registry.LocalRegistry, base_image: str, tmp_path: Path
+) -> None:
+    sc, images = _built_pair(reg, base_image, tmp_path)
+    front = FaultyFront(reg, fail_tag=sc.mosb)
+    try:
+        via = cast(registry.LocalRegistry, front)
+        inputs = replace(sc.inputs, repository=f"{front.host}/{REPO}")
+        sc_front = replace(sc, reg=via, inputs=inputs)
+        moved = {a: r.replace(reg.host, front.host) for a, r in images.items()}
+        first, message = assert_failed(sc_front.run(sc_front.push_job(moved), tmp_path / "5xx"))
+    finally:
+        front.server.shutdown()
+    # buildah 1.28 reports success without a digest here: the script must not believe it.
+    assert first.startswith("error: push of the manifest list"), message
+    assert f"not confirmed by registry {front.host}" in first, message
+    assert "server error" in first and "nothing was published" in first, message
+    assert 1 <= front.failed_puts <= 5, front.failed_puts  # retried a few times, then given up
+    assert reg.manifest(REPO, sc.mosb) is None  # the per-arch images stay, no list

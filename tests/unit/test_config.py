@@ -34,3 +34,17 @@ def test_readme_configuration_table_matches_the_code() -> None:
     assert Settings.markdown_table() in README.read_text(), (
         "README's configuration table is stale: paste Settings.markdown_table()"
     )
+
+
+def test_leader_election_is_on_by_default_and_negatable() -> None:
+    assert parse([], {}).leader_election is True
+    assert parse(["--no-leader-election"], {}).leader_election is False
+    assert parse([], {"MOSB_LEADER_ELECTION": "false"}).leader_election is False
+    assert parse(["--leader-election"], {"MOSB_LEADER_ELECTION": "false"}).leader_election
+
+
+def test_lease_timings_that_cannot_work_are_refused() -> None:
+    with pytest.raises(ValidationError, match="renew deadline"):
+        parse(["--leader-election-renew-deadline-seconds", "15"], {})  # == lease duration
+    with pytest.raises(ValidationError, match="retry period"):
+        parse(["--leader-election-retry-period-seconds", "9"], {})  # 1.2 * 9 > 10
