@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +50,7 @@ class Indexes:
     mosbs: Mapping[str, Iterable[MosbView]] = field(default_factory=dict)  # by MOSC
     pools: Mapping[str, Iterable[tuple[str, MachineConfigPool]]] = field(default_factory=dict)
     configs: Mapping[str, Iterable[MachineConfig]] = field(default_factory=dict)
-    jobs: Mapping[str, Iterable[JobView]] = field(default_factory=dict)
+    jobs: Mapping[str, Iterable[JobView]] = field(default_factory=dict)  # by MOSC
     pods: Mapping[str, Iterable[PodView]] = field(default_factory=dict)  # by Job
     secrets: Mapping[str, Iterable[str]] = field(default_factory=dict)
     configmaps: Mapping[str, Iterable[str]] = field(default_factory=dict)
@@ -74,7 +75,10 @@ class BuildController:
         self.record, self.clock = record, clock
         self.metrics = metrics or Metrics()
         self.indexes = Indexes()
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        # (priority, order, MOSC): a MOSC without Jobs goes first, so under a burst of
+        # edits builds start before the progress of builds already running is reported.
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._order = itertools.count()
         self._queued: set[str] = set()
         self._busy: set[str] = set()
         self._again: set[str] = set()
@@ -112,7 +116,8 @@ class BuildController:
             self._again.add(mosc)  # run once more after the current pass
         elif mosc not in self._queued:
             self._queued.add(mosc)
-            self._queue.put_nowait(mosc)
+            has_jobs = any(True for _ in self.indexes.jobs.get(mosc, ()))
+            self._queue.put_nowait((int(has_jobs), next(self._order), mosc))
 
     def enqueue_all(self) -> None:
         for name in list(self.indexes.moscs):
@@ -133,7 +138,7 @@ class BuildController:
 
     async def _work(self) -> None:
         while True:
-            mosc = await self._queue.get()
+            _, _, mosc = await self._queue.get()
             await self.leading.wait()
             self._queued.discard(mosc)
             self._busy.add(mosc)
@@ -180,12 +185,7 @@ class BuildController:
         mosbs = {m.name: m for m in self.indexes.mosbs.get(mosc_name, ())}
         # Also the Jobs of a MOSB already deleted: a recreated MOSB of the same name must
         # see (and remove) them before it starts.
-        jobs = {
-            j.name: j
-            for store in self.indexes.jobs.values()
-            for j in store
-            if j.mosb in mosbs or j.mosc == mosc_name
-        }
+        jobs = {j.name: j for j in self.indexes.jobs.get(mosc_name, ())}
         return Observed(
             mosc=mosc,
             mosc_uid=uid,

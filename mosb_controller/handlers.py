@@ -179,7 +179,8 @@ def config_index(name: str, body: kopf.Body, **_: Any) -> dict[str, MachineConfi
 
 @kopf.index("batch", "v1", "jobs", labels=OURS)
 def job_index(name: str, body: kopf.Body, **_: Any) -> dict[str, JobView]:
-    return {name: job_view(body)}
+    view = job_view(body)  # by MOSC: a pass reads its own Jobs, not every Job
+    return {view.mosc: view}
 
 
 @kopf.index("pods", labels=OURS)
