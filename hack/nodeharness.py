@@ -69,7 +69,7 @@ class NodeHarness:
         self._thread = threading.Thread(target=self._watch, name="node-harness", daemon=True)
         self.outcomes: dict[str, podrunner.PodOutcome] = {}  # pod name → outcome
         self.ran: list[dict[str, Any]] = []  # every pod taken, in order
-        # (wall time, pod name, "running" | "Succeeded" | "Failed") of each status written
+        # (wall time, pod name, "Running" | "Succeeded" | "Failed") of each status written
         self.timeline: list[tuple[float, str, str]] = []
         # Test hooks, by regular expression on the pod name (`re.match`):
         self.fail_next: dict[str, str] = {}  # pattern → message: fail such pods with it
@@ -187,9 +187,9 @@ class NodeHarness:
     def _run(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         container = pod["spec"]["containers"][0]["name"]
+        if not self._report(name, container, "Running", {"running": {"startedAt": _now()}}):
+            return
         try:
-            self._status(name, container, "Running", {"running": {"startedAt": _now()}})
-            self.timeline.append((time.time(), name, "running"))
             while any(re.match(p, name) for p in self.hold) and not self._stop.is_set():
                 self._stop.wait(0.2)
             forced = next((m for p, m in self.fail_next.items() if re.match(p, name)), None)
@@ -220,23 +220,25 @@ class NodeHarness:
             "finishedAt": _now(),
         }
         phase = "Succeeded" if outcome.exit_code == 0 else "Failed"
-        deadline = time.monotonic() + 120  # like a kubelet, report once the API is back
+        self._report(name, container, phase, {"terminated": terminated})
+
+    def _report(self, name: str, container: str, phase: str, state: dict[str, Any]) -> bool:
+        """Write the pod's status as a kubelet does: again once the API server is back."""
+        deadline = time.monotonic() + 120
         while True:
             try:
-                reported = (
-                    time.time()
-                )  # as the write starts: the operator may act before it returns
-                self._status(name, container, phase, {"terminated": terminated})
+                reported = time.time()  # as it starts: the operator may act before it returns
+                self._status(name, container, phase, state)
                 self.timeline.append((reported, name, phase))
-                return
+                return True
             except urllib3.exceptions.HTTPError:
                 if time.monotonic() > deadline or self._stop.is_set():
                     log.warning("pod %s: could not report %s: API server away", name, phase)
-                    return
+                    return False
                 self._stop.wait(0.5)
             except ApiException as exc:
                 log.warning("pod %s: could not report %s: %s", name, phase, exc.reason)
-                return
+                return False
 
     def _simulated(self, name: str, seconds: float) -> podrunner.PodOutcome:
         self._stop.wait(seconds)
