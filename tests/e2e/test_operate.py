@@ -157,8 +157,8 @@ def test_rbac_grants_exactly_what_the_operator_used(
     interruption, cleanup): nothing refused, nothing granted but unused."""
     if not any(item.path.name == "test_main_job.py" for item in request.session.items):
         pytest.skip("compares with the main-job scenarios: run tests/e2e as a whole")
-    made = rbacaudit.requests(cluster.audit_log)
-    refused = rbacaudit.refused(made)
+    made, granted = rbacaudit.requests(cluster.audit_log), rbacaudit.grants()
+    refused = rbacaudit.refused(made, granted)
     assert not refused, f"refused: {sorted(map(str, refused))}"
-    unused = rbacaudit.unused(rbacaudit.grants(), made)
+    unused = rbacaudit.unused(granted, made)
     assert not unused, f"granted but never used: {sorted(map(str, unused))}"
