@@ -61,21 +61,16 @@ def job_outcome(job: JobView, pods: Sequence[PodView], now: dt.datetime) -> Step
     """The state of an existing Job: its conditions, and its pods' termination messages."""
     pods = [p for p in pods if not p.job_uid or not job.uid or p.job_uid == job.uid]
     start = job.start or now
-    if not job.deleting and not job.failed:
-        # A Job of one completion is decided once a pod succeeded; the result needn't wait
-        # for the Job controller to say so (it batches pod updates: up to a second).
-        for succeeded in (p for p in pods if p.phase == "Succeeded"):
-            digest = _reported_digest(succeeded)
+    # A Job of one completion is decided once a pod succeeded: the result needn't wait for
+    # the Job controller to say so (it batches pod updates: up to a second). Once the Job
+    # is Complete, its pods' results count whatever phase they show.
+    if job.complete or not (job.deleting or job.failed):
+        for ended in pods:
+            digest = _reported_digest(ended) if job.complete or ended.phase == "Succeeded" else None
             if digest:
-                end = job.end or succeeded.finished or now
+                end = job.end or ended.finished or now
                 return StepOutcome(ArchBuildPhase.SUCCEEDED, digest, start=start, end=end)
     if job.complete:
-        for finished in pods:
-            digest = _reported_digest(finished)
-            if digest:
-                return StepOutcome(
-                    ArchBuildPhase.SUCCEEDED, digest, start=start, end=job.end or now
-                )
         if job.end is not None and now - job.end > RESULT_GRACE:
             return StepOutcome(
                 ArchBuildPhase.FAILED,
