@@ -16,8 +16,10 @@ import yaml
 from pydantic import ValidationError
 
 from api import describe_validation_error
-from mosb_controller import arch, dryrun, logs
-from mosb_controller.config import Settings
+from mosb_controller import arch
+from mosb_controller.dryrun import core as dryrun
+from mosb_controller.runtime import logs
+from mosb_controller.settings import Settings
 
 EXIT_REFUSED = 2  # a refusal or bad input
 EXIT_UNEXPECTED = 1
@@ -80,7 +82,7 @@ def _plan(args: argparse.Namespace) -> int:
         raise dryrun.DryRunError(describe_validation_error(exc)) from None
     secrets_checked = jobs_known = None
     if args.live:
-        from mosb_controller import kube
+        from mosb_controller.cluster import kube
 
         live = dryrun.live_objects(kube.load_api_client(), args.mosc, settings.namespace)
         objects = live.objects
@@ -135,7 +137,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import kopf  # imported here: the offline commands need no operator machinery
 
-    from mosb_controller import handlers
+    from mosb_controller.runtime import handlers
 
     settings = Settings.load(args)
     logs.configure(settings.log_format)

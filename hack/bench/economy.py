@@ -18,7 +18,7 @@ from typing import Any
 from bench import audit
 from bench.flow import job_names, mosbs, node_names, published, wait_for, wait_recorded
 from localcluster import ARCHES, LocalCluster, running
-from mosb_controller.plan.jobs import build_job_name
+from mosb_controller.planning.objects import build_job_name
 
 COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH"
 SETTLE = 1.5

@@ -1,7 +1,7 @@
 """The controller's build and push Jobs, run for real against a real registry.
 
 Every Job and ConfigMap here is rendered by the controller itself
-(``mosb_controller.plan.jobs``: ``build_job``, ``push_job``, ``inputs_configmap``) from a
+(``mosb_controller.planning.objects``: ``build_job``, ``push_job``, ``inputs_configmap``) from a
 ``BuildInputs``; nothing of the pod contract is written by hand. Each Job's pod runs
 through ``hack/podrunner.py``, which materialises the volumes from the data of the
 ConfigMaps/Secrets they name (applying each volume's ``items``) and runs the container's
@@ -36,9 +36,9 @@ import pytest
 
 import podrunner
 import registry
-from mosb_controller.config import Settings
-from mosb_controller.plan import jobs
-from mosb_controller.plan.inputs import BuildInputs
+from mosb_controller.planning import objects as jobs
+from mosb_controller.planning.inputs import BuildInputs
+from mosb_controller.settings import Settings
 
 pytestmark = [pytest.mark.registry]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import registry
-from mosb_controller.config import Settings
-from mosb_controller.imagecheck import ImageChecker, split_tag
-from mosb_controller.plan.observed import RegistryAnswer
+from mosb_controller.cluster.imagecheck import ImageChecker, split_tag
+from mosb_controller.planning.observed import RegistryAnswer
+from mosb_controller.settings import Settings
 from tests.integration.kubelet import push_arch_image
 
 

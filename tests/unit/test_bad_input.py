@@ -17,11 +17,11 @@ from pydantic import ValidationError
 
 import podrunner
 from api import MachineOSConfig, describe_validation_error
-from mosb_controller.config import Settings
-from mosb_controller.plan import jobs as jobspec
-from mosb_controller.plan.inputs import BuildInputs
-from mosb_controller.plan.mosb import plan_mosc
-from mosb_controller.plan.observed import mosb_view
+from mosb_controller.planning import objects as jobspec
+from mosb_controller.planning.inputs import BuildInputs
+from mosb_controller.planning.observed import mosb_view
+from mosb_controller.planning.plan import plan_mosc
+from mosb_controller.settings import Settings
 from tests.unit.test_plan import ARCHES, absent_everywhere, observed, summary
 
 CF_ARCHES = ("NoArch", "AMD64", "ARM64", "PPC64LE", "S390X")

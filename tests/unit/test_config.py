@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mosb_controller.config import Settings
+from mosb_controller.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

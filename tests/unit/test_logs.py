@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
-from mosb_controller.logs import TextFormatter, build_fields, json_formatter
+from mosb_controller.runtime.logs import TextFormatter, build_fields, json_formatter
 
 
 def record(message: str, **extra: str) -> logging.LogRecord:
-    made = logging.LogRecord("mosb_controller.builder", logging.INFO, "x", 1, message, (), None)
+    made = logging.LogRecord(
+        "mosb_controller.runtime.builds", logging.INFO, "x", 1, message, (), None
+    )
     made.__dict__.update(extra)
     return made
 
@@ -19,7 +21,7 @@ def test_text_line_names_the_build() -> None:
         record("creating Job w-1-arm64", **build_fields("w", "w-1", "arm64"))
     )
     assert line.endswith(
-        "mosb_controller.builder: creating Job w-1-arm64 [mosc=w mosb=w-1 arch=arm64]"
+        "mosb_controller.runtime.builds: creating Job w-1-arm64 [mosc=w mosb=w-1 arch=arm64]"
     )
 
 
@@ -33,7 +35,7 @@ def test_json_line_carries_the_fields_as_keys() -> None:
     )
     parsed = json.loads(line)
     assert parsed["message"] == "ArchBuildStarted: ..."
-    assert parsed["level"] == "INFO" and parsed["logger"] == "mosb_controller.builder"
+    assert parsed["level"] == "INFO" and parsed["logger"] == "mosb_controller.runtime.builds"
     assert (parsed["mosc"], parsed["mosb"], parsed["arch"]) == ("w", "w-1", "s390x")
     assert "time" in parsed
 

@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mosb_controller import arch
-from mosb_controller.metrics import Metrics
+from mosb_controller.runtime.metrics import Metrics
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -23,11 +23,9 @@ from api import (
     decode_arch_builds,
 )
 from mosb_controller import arch
-from mosb_controller.config import Settings
-from mosb_controller.plan import jobs as jobspec
-from mosb_controller.plan.inputs import BuildInputs, build_inputs
-from mosb_controller.plan.mosb import Observed, Plan, plan_mosc
-from mosb_controller.plan.observed import (
+from mosb_controller.planning import objects as jobspec
+from mosb_controller.planning.inputs import BuildInputs, build_inputs
+from mosb_controller.planning.observed import (
     FRESH_ANNOTATION,
     ImageCheck,
     JobView,
@@ -38,6 +36,8 @@ from mosb_controller.plan.observed import (
     mosb_view,
     pod_view,
 )
+from mosb_controller.planning.plan import Observed, Plan, plan_mosc
+from mosb_controller.settings import Settings
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 REPO = "registry.example.com/ocl/worker"

@@ -19,15 +19,15 @@ from kubernetes.client import ApiException
 
 from api import GROUP, MachineConfig, MachineConfigPool, MachineOSConfig
 from mosb_controller.arch import ClusterRecord
-from mosb_controller.config import Settings
-from mosb_controller.imagecheck import ImageChecker
-from mosb_controller.kube import Writer
-from mosb_controller.logs import build_fields
-from mosb_controller.metrics import Metrics
-from mosb_controller.plan import jobs as jobspec
-from mosb_controller.plan.inputs import Refusal
-from mosb_controller.plan.mosb import EventSpec, Observed, Plan, plan_mosc
-from mosb_controller.plan.observed import ImageCheck, JobView, MosbView, PodView
+from mosb_controller.cluster.imagecheck import ImageChecker
+from mosb_controller.cluster.kube import Writer
+from mosb_controller.planning import objects as jobspec
+from mosb_controller.planning.inputs import Refusal
+from mosb_controller.planning.observed import ImageCheck, JobView, MosbView, PodView
+from mosb_controller.planning.plan import EventSpec, Observed, Plan, plan_mosc
+from mosb_controller.runtime.logs import build_fields
+from mosb_controller.runtime.metrics import Metrics
+from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -15,8 +15,8 @@ from typing import Any
 
 from api.extension import ARCHITECTURES_ANNOTATION
 from mosb_controller import arch
-from mosb_controller.config import Settings
-from mosb_controller.kube import GROUP, VERSION, Kube
+from mosb_controller.cluster.kube import GROUP, VERSION, Kube
+from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from api import ON_CLUSTER_LAYERING_LABEL
 from mosb_controller.arch import ARCH_LABEL, SUPPORTED_ARCHES, build_tolerations
-from mosb_controller.config import Settings
-from mosb_controller.plan.inputs import BuildInputs, short_name
+from mosb_controller.planning.inputs import BuildInputs, short_name
+from mosb_controller.settings import Settings
 
 MANAGED_LABEL = "mosb-controller.io/managed"
 ROLE_LABEL = "mosb-controller.io/role"  # build | push

@@ -20,8 +20,8 @@ import uuid
 
 from kubernetes.leaderelection import electionconfig, leaderelection
 
-from mosb_controller.config import Settings
-from mosb_controller.kube import Kube, LeaseLock
+from mosb_controller.cluster.kube import Kube, LeaseLock
+from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
 EXIT_LOST_LEASE = 3

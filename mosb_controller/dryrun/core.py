@@ -37,11 +37,9 @@ from api import (
 )
 from api.machineconfiguration import K8sModel
 from mosb_controller import arch
-from mosb_controller.config import Settings
-from mosb_controller.plan.builds import describe
-from mosb_controller.plan.jobs import MANAGED_LABEL
-from mosb_controller.plan.mosb import DOCKERCONFIG_TYPE, ArchDecision, Observed, Plan, plan_mosc
-from mosb_controller.plan.observed import (
+from mosb_controller.planning.arch_state import describe
+from mosb_controller.planning.objects import MANAGED_LABEL
+from mosb_controller.planning.observed import (
     ImageCheck,
     JobView,
     MosbView,
@@ -51,6 +49,8 @@ from mosb_controller.plan.observed import (
     mosb_view,
     pod_view,
 )
+from mosb_controller.planning.plan import DOCKERCONFIG_TYPE, ArchDecision, Observed, Plan, plan_mosc
+from mosb_controller.settings import Settings
 
 SHORT_KEY = 12
 ASSUMED_EXISTS = "assumed to exist (not checked)"
@@ -469,7 +469,7 @@ def skopeo_answers(
     authfile: Path | None, *, tls_verify: bool, skopeo: str = "skopeo", timeout: float = 30
 ) -> Answerer:
     """Real registry answers: `skopeo inspect --raw`, classified as the operator does."""
-    from mosb_controller.imagecheck import classify  # imports the API client: only here
+    from mosb_controller.cluster.imagecheck import classify  # imports the API client: only here
 
     def answer(ref: str) -> ImageCheck:
         argv = [skopeo, "inspect", "--raw", "--retry-times=1"]

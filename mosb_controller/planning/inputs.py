@@ -23,8 +23,8 @@ from api import (
     MachineOSConfig,
     validate_image_digest_format,
 )
-from mosb_controller import hashing
 from mosb_controller.arch import ArchSummary
+from mosb_controller.planning import hashing
 
 NAME_HASH_LENGTH = 16
 MAX_LABEL = 63

@@ -27,9 +27,9 @@ from typing import TypeVar
 
 from cachetools import TTLCache
 
-from mosb_controller.config import Settings
-from mosb_controller.kube import Writer
-from mosb_controller.plan.observed import ImageCheck, RegistryAnswer
+from mosb_controller.cluster.kube import Writer
+from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
+from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
 _ABSENT_MARKERS = ("manifest unknown", "name unknown", "not found", "404")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from api import ArchBuildPhase, ArchBuildRecord
-from mosb_controller.plan.observed import JobView, PodView
+from mosb_controller.planning.observed import JobView, PodView
 
 DIGEST_MESSAGE = re.compile(r"^(sha256:[a-f0-9]{64})\s*$")
 MESSAGE_LIMIT = 1500

@@ -15,22 +15,29 @@ import kopf
 from pydantic import ValidationError
 
 from api import MachineConfig, MachineConfigPool, MachineOSConfig, describe_validation_error
-from mosb_controller.builder import BuildController
-from mosb_controller.config import Settings
-from mosb_controller.imagecheck import ImageChecker
-from mosb_controller.informer import NodeInformer
-from mosb_controller.kube import GROUP, VERSION, Writer, load_api_client
-from mosb_controller.leader import Leadership
-from mosb_controller.metrics import Metrics
-from mosb_controller.plan.jobs import MANAGED_LABEL, MOSB_ANNOTATION, MOSC_ANNOTATION
-from mosb_controller.plan.observed import JobView, MosbView, PodView, job_view, mosb_view, pod_view
-from mosb_controller.recorder import (
+from mosb_controller.cluster.imagecheck import ImageChecker
+from mosb_controller.cluster.informer import NodeInformer
+from mosb_controller.cluster.kube import GROUP, VERSION, Writer, load_api_client
+from mosb_controller.planning.objects import MANAGED_LABEL, MOSB_ANNOTATION, MOSC_ANNOTATION
+from mosb_controller.planning.observed import (
+    JobView,
+    MosbView,
+    PodView,
+    job_view,
+    mosb_view,
+    pod_view,
+)
+from mosb_controller.runtime.builds import BuildController
+from mosb_controller.runtime.leader import Leadership
+from mosb_controller.runtime.metrics import Metrics
+from mosb_controller.runtime.recorder import (
     MANAGED_LABELS,
     ArchitectureRecorder,
     Observed,
     PoolView,
     pool_view,
 )
+from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
 POOLS = (GROUP, VERSION, "machineconfigpools")

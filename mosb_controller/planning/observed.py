@@ -18,7 +18,12 @@ from api import (
     ArchBuildRecord,
     decode_arch_builds,
 )
-from mosb_controller.plan.jobs import ARCH_ANNOTATION, MOSB_ANNOTATION, MOSC_ANNOTATION, ROLE_LABEL
+from mosb_controller.planning.objects import (
+    ARCH_ANNOTATION,
+    MOSB_ANNOTATION,
+    MOSC_ANNOTATION,
+    ROLE_LABEL,
+)
 
 FRESH_ANNOTATION = "mosb-controller.io/forced-rebuild"
 TERMINAL_CONDITIONS = ("Succeeded", "Failed", "Interrupted")

@@ -32,11 +32,10 @@ from api import (
     encode_arch_digests,
 )
 from mosb_controller.arch import ArchSummary
-from mosb_controller.config import Settings
-from mosb_controller.plan import jobs as jobspec
-from mosb_controller.plan.builds import advance_record, describe, job_outcome
-from mosb_controller.plan.inputs import BuildInputs, Refusal, build_inputs
-from mosb_controller.plan.observed import (
+from mosb_controller.planning import objects as jobspec
+from mosb_controller.planning.arch_state import advance_record, describe, job_outcome
+from mosb_controller.planning.inputs import BuildInputs, Refusal, build_inputs
+from mosb_controller.planning.observed import (
     FRESH_ANNOTATION,
     ImageCheck,
     JobView,
@@ -44,6 +43,7 @@ from mosb_controller.plan.observed import (
     PodView,
     RegistryAnswer,
 )
+from mosb_controller.settings import Settings
 
 DOCKERCONFIG_TYPE = "kubernetes.io/dockerconfigjson"
 CONDITION_TYPES = ("Prepared", "Building", "Failed", "Interrupted", "Succeeded")
