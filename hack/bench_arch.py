@@ -5,7 +5,7 @@ Measures (1) relabel → updated pool annotation *and* ConfigMap (median, p99 ov
 trials), (2) API writes the operator makes for 1,000 node status updates that change
 nothing (from the API server's audit log), (3) the operator's peak RSS.
 
-    .venv/bin/python hack/bench_arch.py [--sizes 1000 5000] [--trials 50] [--json out.json]
+    .venv/bin/python -m hack.bench_arch [--sizes 1000 5000] [--trials 50] [--json out.json]
 """
 
 from __future__ import annotations
@@ -25,10 +25,8 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client import ApiException
 
-import controlplane
-import fakenodes
-import operatoridentity
-from operatorproc import OperatorProcess
+from hack import controlplane, fakenodes, operatoridentity
+from hack.operatorproc import OperatorProcess
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
 ARCHES = ("amd64", "arm64", "ppc64le", "s390x")

@@ -17,7 +17,7 @@ The builds themselves are measured once, as a reference row (they do upload).
 ``--compare-all`` also measures ``buildah manifest push --all`` of the same list, to show
 what the flag push.sh deliberately leaves out would cost.
 
-Usage: ``.venv/bin/python hack/bench_push.py [--runs 5] [--payload-mib 8] [--json out.json]``
+Usage: ``.venv/bin/python -m hack.bench_push [--runs 5] [--payload-mib 8] [--json out.json]``
 The table goes to stderr; the JSON to stdout, or to ``--json PATH``.
 """
 
@@ -35,13 +35,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import registry
+from hack import registry
+
+# The rendered Jobs and the cluster data their volumes name: shared with the tests.
+from tests.registry import test_build_push_scripts as contract
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-# The rendered Jobs and the cluster data their volumes name: shared with the tests.
-from tests.registry import test_build_push_scripts as contract  # noqa: E402
 
 ALL_ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
 

@@ -10,7 +10,7 @@ add_nodes / wait_nodes_ready here): the real scheduler binds pods to them, the r
 controller, garbage collector and node lifecycle controller act on them.
 
 Used by the test fixtures, the demo and the benchmarks; runnable on its own:
-    python hack/controlplane.py up [--cluster [--kwok-config FILE] [--nodes-per-arch N]]
+    python -m hack.controlplane up [--cluster [--kwok-config FILE] [--nodes-per-arch N]]
 """
 
 from __future__ import annotations
@@ -40,8 +40,7 @@ from typing import Any
 import kubernetes
 import yaml
 
-import fakenodes
-import kube_paths
+from hack import fakenodes, kube_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_DIR = ROOT / "manifests" / "crds"

@@ -18,10 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import controlplane
-import kube_paths
-import localcluster
-from localcluster import LocalCluster
+from hack import controlplane, kube_paths, localcluster
+from hack.localcluster import LocalCluster
 
 CONTAINERFILE = (
     'FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.demo="layered for $TARGETARCH"\n'

@@ -19,11 +19,10 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client import ApiException
 
-import controlplane
-import operatoridentity
-from nodeharness import NodeHarness
-from operatorproc import OperatorProcess
-from registry import LocalRegistry, seed_base_image
+from hack import controlplane, operatoridentity
+from hack.nodeharness import NodeHarness
+from hack.operatorproc import OperatorProcess
+from hack.registry import LocalRegistry, seed_base_image
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
 NAMESPACE = "mosb-controller"

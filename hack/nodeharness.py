@@ -32,7 +32,7 @@ import kubernetes
 import urllib3
 from kubernetes.client import ApiException
 
-import podrunner
+from hack import podrunner
 
 log = logging.getLogger("nodeharness")
 MANAGED = "mosb-controller.io/managed=true"

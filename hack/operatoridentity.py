@@ -9,7 +9,7 @@ from pathlib import Path
 
 import kubernetes
 
-import controlplane
+from hack import controlplane
 
 RBAC_DIR = controlplane.ROOT / "manifests" / "rbac"
 NAMESPACE = "mosb-controller"

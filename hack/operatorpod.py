@@ -20,9 +20,8 @@ from typing import Any
 
 import kubernetes
 
-import controlplane
-import operatoridentity
-from operatorproc import OperatorProcess
+from hack import controlplane, operatoridentity
+from hack.operatorproc import OperatorProcess
 
 log = logging.getLogger("operatorpod")
 SELECTOR = "app.kubernetes.io/name=mosb-controller"

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controlplane import _die_with_parent, free_port
+from hack.controlplane import _die_with_parent, free_port
 
 # Short leases: a killed operator's successor takes over within seconds (flags win).
 TEST_LEASE_ENV = {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from operatoridentity import RBAC_DIR
+from hack.operatoridentity import RBAC_DIR
 
 
 @dataclass(frozen=True)

@@ -4,4 +4,4 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/hack/setup.sh"
-exec "$root/.venv/bin/python" "$root/hack/demo.py" "$@"
+cd "$root" && exec "$root/.venv/bin/python" -m hack.demo "$@"

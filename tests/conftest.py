@@ -18,8 +18,7 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-import controlplane
-import kube_paths
+from hack import controlplane, kube_paths
 
 IN_CI = bool(os.environ.get("CI"))
 TESTS = Path(__file__).resolve().parent

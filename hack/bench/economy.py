@@ -15,9 +15,9 @@ import re
 import time
 from typing import Any
 
-from bench import audit
-from bench.flow import job_names, mosbs, node_names, published, wait_for, wait_recorded
-from localcluster import ARCHES, LocalCluster, running
+from hack.bench import audit
+from hack.bench.flow import job_names, mosbs, node_names, published, wait_for, wait_recorded
+from hack.localcluster import ARCHES, LocalCluster, running
 from mosb_controller.planning.objects import build_job_name
 
 COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH"

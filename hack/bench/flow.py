@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 import kubernetes
 
 from api import ARCHITECTURES_ANNOTATION, decode_architectures
-from localcluster import GROUP, NAMESPACE, VERSION, LocalCluster
+from hack.localcluster import GROUP, NAMESPACE, VERSION, LocalCluster
 
 CURRENT_BUILD = "machineconfiguration.openshift.io/current-machine-os-build"
 T = TypeVar("T")

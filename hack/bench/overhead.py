@@ -18,9 +18,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench import audit
-from bench.flow import JobWatch, published, wait_for, wait_recorded
-from localcluster import ARCHES, running
+from hack.bench import audit
+from hack.bench.flow import JobWatch, published, wait_for, wait_recorded
+from hack.localcluster import ARCHES, running
 from mosb_controller.planning.objects import build_job_name, push_job_name
 
 COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH"

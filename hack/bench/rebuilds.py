@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bench import audit
-from bench.flow import job_names, mosbs, succeeded, wait_for, wait_recorded
-from localcluster import GROUP, VERSION, LocalCluster, running
+from hack.bench import audit
+from hack.bench.flow import job_names, mosbs, succeeded, wait_for, wait_recorded
+from hack.localcluster import GROUP, VERSION, LocalCluster, running
 
 POOL = "worker"
 COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH"

@@ -21,17 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hack import bench_arch, bench_push
+from hack.bench import economy, overhead, rebuilds, scale
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "hack")]
+
 # The operator's default lease timings, not the tests' short ones (hack/operatorproc.py):
 # the Lease heartbeat is counted in the figures.
 for _knob, _value in (("LEASE_DURATION", "15"), ("RENEW_DEADLINE", "10"), ("RETRY_PERIOD", "2")):
     os.environ.setdefault(f"MOSB_LEADER_ELECTION_{_knob}_SECONDS", _value)
-
-import bench_arch  # noqa: E402
-import bench_push  # noqa: E402
-
-from bench import economy, overhead, rebuilds, scale  # noqa: E402
 
 
 def _arch() -> dict[str, Any]:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import controlplane
-from bench import audit
-from bench.flow import published, spread, wait_for, wait_recorded
-from localcluster import ARCHES, LocalCluster, running
+from hack import controlplane
+from hack.bench import audit
+from hack.bench.flow import published, spread, wait_for, wait_recorded
+from hack.localcluster import ARCHES, LocalCluster, running
 from mosb_controller.planning.objects import build_job_name, push_job_name
 
 COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH"

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 import kubernetes
 import pytest
 
-import controlplane
-import kube_paths
+from hack import controlplane, kube_paths
 from tests.conftest import control_plane_missing, require
 
 

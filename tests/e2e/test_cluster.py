@@ -14,7 +14,7 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-import controlplane
+from hack import controlplane
 from tests.conftest import eventually
 
 NAMESPACE = "e2e-cluster"

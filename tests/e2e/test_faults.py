@@ -19,10 +19,10 @@ from typing import Any, cast
 import kubernetes
 import pytest
 
-import controlplane
-from localcluster import NAMESPACE, LocalCluster
-from operatorproc import OperatorProcess
-from registry import missing_tools
+from hack import controlplane
+from hack.localcluster import NAMESPACE, LocalCluster
+from hack.operatorproc import OperatorProcess
+from hack.registry import missing_tools
 from tests.conftest import require
 from tests.e2e.test_main_job import condition, entries, mosbs, succeeded, wait
 

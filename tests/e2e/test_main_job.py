@@ -10,9 +10,9 @@ from typing import Any, cast
 
 import pytest
 
-import controlplane
-from localcluster import ARCHES, LocalCluster
-from registry import missing_tools
+from hack import controlplane
+from hack.localcluster import ARCHES, LocalCluster
+from hack.registry import missing_tools
 from tests.conftest import eventually, require
 
 ROLE = "mosb-controller.io/role"

@@ -13,12 +13,11 @@ from typing import Any, cast
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import controlplane
-import rbacaudit
-from localcluster import CA_CONFIGMAP, NAMESPACE, LocalCluster
-from operatorpod import OperatorPodRunner
-from operatorproc import OperatorProcess
-from registry import missing_tools
+from hack import controlplane, rbacaudit
+from hack.localcluster import CA_CONFIGMAP, NAMESPACE, LocalCluster
+from hack.operatorpod import OperatorPodRunner
+from hack.operatorproc import OperatorProcess
+from hack.registry import missing_tools
 from tests.conftest import eventually, require
 from tests.e2e.test_main_job import entries, succeeded
 

@@ -10,9 +10,8 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-import controlplane
-import operatoridentity
-from operatorproc import OperatorProcess
+from hack import controlplane, operatoridentity
+from hack.operatorproc import OperatorProcess
 from tests.conftest import eventually
 
 NAMESPACE = "mosb-controller"

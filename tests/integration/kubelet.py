@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import kubernetes
 
-from registry import Buildah, LocalRegistry
+from hack.registry import Buildah, LocalRegistry
 
 
 def _now() -> str:

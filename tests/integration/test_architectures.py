@@ -15,10 +15,9 @@ from typing import Any, cast
 import kubernetes
 import pytest
 
-import controlplane
-import fakenodes
 from api.extension import ARCHITECTURES_ANNOTATION
-from operatorproc import OperatorProcess
+from hack import controlplane, fakenodes
+from hack.operatorproc import OperatorProcess
 from tests.integration.conftest import delete_quietly, eventually
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"

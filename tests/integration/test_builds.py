@@ -16,11 +16,9 @@ from typing import Any, cast
 import kubernetes
 import pytest
 
-import controlplane
-import fakenodes
-import operatoridentity
-from operatorproc import OperatorProcess
-from registry import LocalRegistry, missing_tools
+from hack import controlplane, fakenodes, operatoridentity
+from hack.operatorproc import OperatorProcess
+from hack.registry import LocalRegistry, missing_tools
 from tests.conftest import require
 from tests.integration.conftest import delete_quietly, eventually
 from tests.integration.kubelet import FakeKubelet, push_arch_image

@@ -12,8 +12,6 @@ from typing import Any, cast
 import kubernetes
 import pytest
 
-import controlplane
-import fakenodes
 from api import (
     ARCH_BUILDS_ANNOTATION,
     MACHINE_OS_CONFIG_LABEL,
@@ -21,6 +19,7 @@ from api import (
     ArchBuildRecord,
     encode_arch_builds,
 )
+from hack import controlplane, fakenodes
 from mosb_controller.cli import main
 from tests.integration.conftest import delete_quietly
 

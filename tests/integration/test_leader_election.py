@@ -12,9 +12,8 @@ from pathlib import Path
 import kubernetes
 import pytest
 
-import controlplane
-import operatoridentity
-from operatorproc import OperatorProcess
+from hack import controlplane, operatoridentity
+from hack.operatorproc import OperatorProcess
 from tests.integration.conftest import delete_quietly, eventually
 
 LEASE = "mosb-controller-leader"

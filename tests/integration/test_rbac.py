@@ -9,10 +9,8 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-import controlplane
-import operatoridentity
-import rbacaudit
-from operatorproc import OperatorProcess
+from hack import controlplane, operatoridentity, rbacaudit
+from hack.operatorproc import OperatorProcess
 from tests.integration.conftest import NAMESPACE, eventually
 
 

@@ -34,8 +34,7 @@ from typing import Any, cast
 
 import pytest
 
-import podrunner
-import registry
+from hack import podrunner, registry
 from mosb_controller.planning import objects as jobs
 from mosb_controller.planning.inputs import BuildInputs
 from mosb_controller.settings import Settings

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import registry
+from hack import registry
 from mosb_controller.cluster.imagecheck import ImageChecker, split_tag
 from mosb_controller.planning.observed import RegistryAnswer
 from mosb_controller.settings import Settings

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import podrunner
 from api import MachineOSConfig, describe_validation_error
+from hack import podrunner
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.inputs import BuildInputs
 from mosb_controller.planning.observed import mosb_view
