@@ -25,20 +25,15 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from api.machineconfiguration import (
-    ImageDigestFormat,
-    K8sModel,
-    Time,
-    _invalid,
-    _Subdomain,
-    describe_validation_error,
+from api.base import K8sModel, describe_validation_error
+from api.names import (
+    ARCH_BUILDS_ANNOTATION,
+    ARCH_DIGESTS_ANNOTATION,
+    ARCHITECTURES_ANNOTATION,
+    EXTENSION_DOMAIN,
+    RETRY_FAILED_ANNOTATION,
 )
-
-EXTENSION_DOMAIN = "mosb-controller.io"
-ARCHITECTURES_ANNOTATION = f"{EXTENSION_DOMAIN}/architectures"
-ARCH_BUILDS_ANNOTATION = f"{EXTENSION_DOMAIN}/arch-builds"
-ARCH_DIGESTS_ANNOTATION = f"{EXTENSION_DOMAIN}/arch-digests"
-RETRY_FAILED_ANNOTATION = f"{EXTENSION_DOMAIN}/retry-failed"
+from api.validation import ImageDigestFormat, Time, _invalid, _Subdomain
 
 _ARCH_RE = re.compile(r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?", re.ASCII)
 _DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}", re.ASCII)

@@ -11,7 +11,8 @@ from typing import Any, TypeVar, cast
 import kubernetes
 
 from api import ARCHITECTURES_ANNOTATION, decode_architectures
-from hack.localcluster import GROUP, NAMESPACE, VERSION, LocalCluster
+from api.names import GROUP, VERSION
+from hack.localcluster import NAMESPACE, LocalCluster
 
 CURRENT_BUILD = "machineconfiguration.openshift.io/current-machine-os-build"
 T = TypeVar("T")

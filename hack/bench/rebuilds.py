@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from api.names import GROUP, VERSION
 from hack.bench import audit
 from hack.bench.flow import job_names, mosbs, succeeded, wait_for, wait_recorded
-from hack.localcluster import GROUP, VERSION, LocalCluster, running
+from hack.localcluster import LocalCluster, running
 
 POOL = "worker"
 COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH"

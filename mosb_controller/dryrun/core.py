@@ -35,10 +35,10 @@ from api import (
     MachineOSConfig,
     describe_validation_error,
 )
-from api.machineconfiguration import K8sModel
+from api.base import K8sModel
+from api.names import BUILD_OBJECT_LABEL
 from mosb_controller import arch
 from mosb_controller.planning.arch_state import describe
-from mosb_controller.planning.objects import MANAGED_LABEL
 from mosb_controller.planning.observed import (
     ImageCheck,
     JobView,
@@ -566,7 +566,7 @@ def live_objects(client: Any, mosc_name: str | None, namespace: str) -> LiveObje
         "machineosbuilds",
         label_selector=selector,
     )
-    ours = f"{MANAGED_LABEL}=true"
+    ours = f"{BUILD_OBJECT_LABEL}=true"
     jobs_known = True
     try:
         objects += listed("Job", batch.list_namespaced_job, namespace, label_selector=ours)

@@ -12,16 +12,17 @@ from importlib import resources
 from typing import Any
 
 from api import ON_CLUSTER_LAYERING_LABEL
+from api.names import (
+    ARCH_ANNOTATION,
+    BUILD_OBJECT_LABEL,
+    MOSB_ANNOTATION,
+    MOSC_ANNOTATION,
+    ROLE_LABEL,
+)
 from mosb_controller.arch import ARCH_LABEL, SUPPORTED_ARCHES, build_tolerations
 from mosb_controller.planning.inputs import BuildInputs, short_name
 from mosb_controller.settings import Settings
 
-MANAGED_LABEL = "mosb-controller.io/managed"
-ROLE_LABEL = "mosb-controller.io/role"  # build | push
-ARCH_ANNOTATION = "mosb-controller.io/arch"
-MOSB_ANNOTATION = "mosb-controller.io/machine-os-build"
-MOSC_ANNOTATION = "mosb-controller.io/machine-os-config"  # events reach the MOSC even
-# after the MOSB is gone (a rebuild or retry waits for its leftovers to go)
 MOSB_KIND = {"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineOSBuild"}
 
 SCRIPTS_MOUNT = "/etc/mosb/scripts"
@@ -64,7 +65,7 @@ def _meta(name: str, namespace: str, mosb: str, uid: str, role: str, arch: str |
     return {
         "name": name,
         "namespace": namespace,
-        "labels": {MANAGED_LABEL: "true", ROLE_LABEL: role, ON_CLUSTER_LAYERING_LABEL: ""},
+        "labels": {BUILD_OBJECT_LABEL: "true", ROLE_LABEL: role, ON_CLUSTER_LAYERING_LABEL: ""},
         "annotations": annotations,
         "ownerReferences": _owner(mosb, uid),
     }

@@ -18,14 +18,14 @@ from api import (
     ArchBuildRecord,
     decode_arch_builds,
 )
-from mosb_controller.planning.objects import (
+from api.names import (
     ARCH_ANNOTATION,
+    FORCED_REBUILD_ANNOTATION,
     MOSB_ANNOTATION,
     MOSC_ANNOTATION,
     ROLE_LABEL,
 )
 
-FRESH_ANNOTATION = "mosb-controller.io/forced-rebuild"
 TERMINAL_CONDITIONS = ("Succeeded", "Failed", "Interrupted")
 
 
@@ -183,7 +183,7 @@ def mosb_view(mosb: Mapping[str, Any]) -> MosbView:
             or (meta.get("labels") or {}).get(MACHINE_OS_CONFIG_LABEL, "")
         ),
         deleting=bool(meta.get("deletionTimestamp")),
-        fresh=annotations.get(FRESH_ANNOTATION) == "true",
+        fresh=annotations.get(FORCED_REBUILD_ANNOTATION) == "true",
         created=parse_time(meta.get("creationTimestamp")),
         records=records,
         record_error=error,

@@ -31,18 +31,12 @@ from api import (
     encode_arch_builds,
     encode_arch_digests,
 )
+from api.names import FORCED_REBUILD_ANNOTATION
 from mosb_controller.arch import ArchSummary
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.arch_state import advance_record, describe, job_outcome
 from mosb_controller.planning.inputs import BuildInputs, Refusal, build_inputs
-from mosb_controller.planning.observed import (
-    FRESH_ANNOTATION,
-    ImageCheck,
-    JobView,
-    MosbView,
-    PodView,
-    RegistryAnswer,
-)
+from mosb_controller.planning.observed import ImageCheck, JobView, MosbView, PodView, RegistryAnswer
 from mosb_controller.settings import Settings
 
 DOCKERCONFIG_TYPE = "kubernetes.io/dockerconfigjson"
@@ -256,7 +250,7 @@ def _create(plan: Plan, obs: Observed, inputs: BuildInputs, desired: str, fresh:
         return  # decide once the registry has answered
     annotations = {ARCH_BUILDS_ANNOTATION: encode_arch_builds(records)}
     if fresh:
-        annotations[FRESH_ANNOTATION] = "true"
+        annotations[FORCED_REBUILD_ANNOTATION] = "true"
     plan.create_mosb = {
         "apiVersion": API_VERSION,
         "kind": "MachineOSBuild",
@@ -614,7 +608,7 @@ def _serve_requests(
     done = mosb.terminal is not None or (written is not None and _is_terminal(written))
     if rebuild and mosb.fresh and done:
         # Unmark first: a crash in between rebuilds again rather than losing a request.
-        plan.mosb_annotations.setdefault(mosb.name, {})[FRESH_ANNOTATION] = None
+        plan.mosb_annotations.setdefault(mosb.name, {})[FORCED_REBUILD_ANNOTATION] = None
         plan.mosc_annotations[REBUILD_ANNOTATION] = None
 
 

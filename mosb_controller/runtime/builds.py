@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from cachetools import TTLCache
 from kubernetes.client import ApiException
 
+import api.names as names
 from api import GROUP, MachineConfig, MachineConfigPool, MachineOSConfig
 from mosb_controller.arch import ClusterRecord
 from mosb_controller.cluster.imagecheck import ImageChecker
@@ -249,7 +250,7 @@ class BuildController:
             await run(w.create_cluster_object, "machineosbuilds", plan.create_mosb)
         for body in plan.create_configmaps + plan.create_jobs:
             meta = body["metadata"]
-            arch = (meta.get("annotations") or {}).get(jobspec.ARCH_ANNOTATION)
+            arch = (meta.get("annotations") or {}).get(names.ARCH_ANNOTATION)
             fields = build_fields(mosc, plan.mosb_name, arch)
             log.info("creating %s %s", body["kind"], meta["name"], extra=fields)
         # The inputs first (the pods mount them), then every Job at once.

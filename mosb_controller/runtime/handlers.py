@@ -15,10 +15,10 @@ import kopf
 from pydantic import ValidationError
 
 from api import MachineConfig, MachineConfigPool, MachineOSConfig, describe_validation_error
+from api.names import BUILD_OBJECT_LABEL, GROUP, MOSB_ANNOTATION, MOSC_ANNOTATION, VERSION
 from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.informer import NodeInformer
-from mosb_controller.cluster.kube import GROUP, VERSION, Writer, load_api_client
-from mosb_controller.planning.objects import MANAGED_LABEL, MOSB_ANNOTATION, MOSC_ANNOTATION
+from mosb_controller.cluster.kube import Writer, load_api_client
 from mosb_controller.planning.observed import (
     JobView,
     MosbView,
@@ -31,7 +31,7 @@ from mosb_controller.runtime.builds import BuildController
 from mosb_controller.runtime.leader import Leadership
 from mosb_controller.runtime.metrics import Metrics
 from mosb_controller.runtime.recorder import (
-    MANAGED_LABELS,
+    RECORD_LABELS,
     ArchitectureRecorder,
     Observed,
     PoolView,
@@ -114,7 +114,7 @@ def pool_index(name: str, body: kopf.Body, **_: Any) -> dict[str, PoolView]:
     return {name: pool_view(body)}
 
 
-@kopf.index("configmaps", labels=MANAGED_LABELS)
+@kopf.index("configmaps", labels=RECORD_LABELS)
 def configmap_index(name: str, body: kopf.Body, **_: Any) -> dict[str, Observed]:
     version = str(body.get("metadata", {}).get("resourceVersion", ""))
     return {name: Observed(version, dict(body.get("data") or {}))}
@@ -137,7 +137,7 @@ async def on_pool(name: str, type: str | None, memo: kopf.Memo, **kwargs: Any) -
     _recorder(memo, **kwargs).pool_changed(name, view)
 
 
-@kopf.on.event("configmaps", labels=MANAGED_LABELS)
+@kopf.on.event("configmaps", labels=RECORD_LABELS)
 async def on_configmap(memo: kopf.Memo, **kwargs: Any) -> None:
     _recorder(memo, **kwargs).wake()
 
@@ -146,7 +146,7 @@ async def on_configmap(memo: kopf.Memo, **kwargs: Any) -> None:
 MOSCS = (GROUP, VERSION, "machineosconfigs")
 MOSBS = (GROUP, VERSION, "machineosbuilds")
 CONFIGS = (GROUP, VERSION, "machineconfigs")
-OURS = {MANAGED_LABEL: "true"}
+OURS = {BUILD_OBJECT_LABEL: "true"}
 
 
 def _builds(memo: kopf.Memo, **indexes: Any) -> BuildController:

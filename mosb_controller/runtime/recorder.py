@@ -14,13 +14,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from api.extension import ARCHITECTURES_ANNOTATION
+from api.names import GROUP, MANAGED_BY, MANAGED_BY_LABEL, VERSION
 from mosb_controller import arch
-from mosb_controller.cluster.kube import GROUP, VERSION, Kube
+from mosb_controller.cluster.kube import Kube
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MANAGED_LABELS = {"app.kubernetes.io/managed-by": "mosb-controller"}
+RECORD_LABELS = {MANAGED_BY_LABEL: MANAGED_BY}
 RETRY_DELAY_SECONDS = 2.0
 
 
@@ -239,7 +240,7 @@ class ArchitectureRecorder:
                 self.settings.namespace,
                 self.settings.arch_configmap,
                 writes.configmap_data,
-                MANAGED_LABELS,
+                RECORD_LABELS,
             )
             self._memory.wrote("configmap", seen_cm, dict(writes.configmap_data))
         for pool, nodes_by_name in writes.unsupported_reports.items():

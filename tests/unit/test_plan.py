@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import api.names as names
 from api import (
     ARCH_BUILDS_ANNOTATION,
     REBUILD_ANNOTATION,
@@ -22,11 +23,11 @@ from api import (
     MachineOSConfig,
     decode_arch_builds,
 )
+from api.names import FORCED_REBUILD_ANNOTATION
 from mosb_controller import arch
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.inputs import BuildInputs, build_inputs
 from mosb_controller.planning.observed import (
-    FRESH_ANNOTATION,
     ImageCheck,
     JobView,
     MosbView,
@@ -153,10 +154,10 @@ def job(
         "name": name,
         "uid": f"uid-{name}",
         "ownerReferences": [{"uid": owner, "controller": True}],
-        "labels": {jobspec.ROLE_LABEL: role},
+        "labels": {names.ROLE_LABEL: role},
         "annotations": {
-            jobspec.MOSB_ANNOTATION: "m",
-            **({jobspec.ARCH_ANNOTATION: arch_} if arch_ else {}),
+            names.MOSB_ANNOTATION: "m",
+            **({names.ARCH_ANNOTATION: arch_} if arch_ else {}),
         },
     }
     if deleting:
@@ -332,7 +333,7 @@ def test_one_job_per_architecture_pinned_to_it() -> None:
         jobspec.build_job_name(mosb.name, a) for a in ARCHES
     )
     for spec in plan.create_jobs:
-        a = spec["metadata"]["annotations"][jobspec.ARCH_ANNOTATION]
+        a = spec["metadata"]["annotations"][names.ARCH_ANNOTATION]
         pod_spec = spec["spec"]["template"]["spec"]
         assert pod_spec["nodeSelector"][arch.ARCH_LABEL] == a
         assert {
@@ -541,12 +542,12 @@ def test_rebuild_recreates_the_mosb_without_reuse_and_is_cleared_when_done() -> 
     fresh_plan = plan_mosc(gone)
     assert fresh_plan.image_checks == []  # no reuse: nothing to ask
     assert fresh_plan.create_mosb is not None
-    assert fresh_plan.create_mosb["metadata"]["annotations"][FRESH_ANNOTATION] == "true"
+    assert fresh_plan.create_mosb["metadata"]["annotations"][FORCED_REBUILD_ANNOTATION] == "true"
     body = json.loads(json.dumps(fresh_plan.create_mosb))
     body["metadata"]["uid"] = "u2"
     body["status"] = {"conditions": [{"type": "Succeeded", "status": "True"}]}
     served = plan_mosc(replace(gone, mosbs={mosb.name: mosb_view(body)}))
-    assert served.mosb_annotations[mosb.name][FRESH_ANNOTATION] is None
+    assert served.mosb_annotations[mosb.name][FORCED_REBUILD_ANNOTATION] is None
     assert served.mosc_annotations[REBUILD_ANNOTATION] is None
 
 

@@ -1,0 +1,132 @@
+"""The API's enumerations: architectures, condition types and statuses, reasons.
+
+Values as upstream spells them (openshift/api machineconfiguration/v1 and the MCO).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class KubeArch(StrEnum):
+    """Values of the node label `kubernetes.io/arch` the upstream API has an enum value for."""
+
+    AMD64 = "amd64"
+    ARM64 = "arm64"
+    PPC64LE = "ppc64le"
+    S390X = "s390x"
+
+    @property
+    def containerfile_arch(self) -> ContainerfileArch:
+        return ContainerfileArch(_KUBE_TO_CONTAINERFILE[self])
+
+
+class ContainerfileArch(StrEnum):
+    """`spec.containerFile[].containerfileArch`; `NoArch` applies to every architecture."""
+
+    AMD64 = "AMD64"
+    ARM64 = "ARM64"
+    PPC64LE = "PPC64LE"
+    S390X = "S390X"
+    NO_ARCH = "NoArch"
+
+    @property
+    def kube_arch(self) -> KubeArch | None:
+        """The `kubernetes.io/arch` value, or None for NoArch."""
+        value = _CONTAINERFILE_TO_KUBE.get(self.value)
+        return None if value is None else KubeArch(value)
+
+    @classmethod
+    def from_kube_arch(cls, value: str) -> ContainerfileArch:
+        """`amd64` -> AMD64 etc. Raises ValueError for a value with no API enum value.
+
+        The value must already be normalised (`x86_64` -> `amd64` is the arch module's job).
+        """
+        try:
+            return cls(_KUBE_TO_CONTAINERFILE[value])
+        except KeyError:
+            known = ", ".join(_KUBE_TO_CONTAINERFILE)
+            raise ValueError(
+                f"architecture {value!r} has no containerfileArch value (known: {known})"
+            ) from None
+
+
+_CONTAINERFILE_TO_KUBE: dict[str, str] = {
+    "AMD64": "amd64",
+    "ARM64": "arm64",
+    "PPC64LE": "ppc64le",
+    "S390X": "s390x",
+}
+_KUBE_TO_CONTAINERFILE: dict[str, str] = {v: k for k, v in _CONTAINERFILE_TO_KUBE.items()}
+
+
+class MachineOSImageBuilderType(StrEnum):
+    JOB = "Job"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class BuildProgress(StrEnum):
+    """MachineOSBuild condition types (upstream type BuildProgress)."""
+
+    PREPARED = "Prepared"
+    BUILDING = "Building"
+    FAILED = "Failed"
+    INTERRUPTED = "Interrupted"
+    SUCCEEDED = "Succeeded"
+
+
+class MachineOSBuildReason(StrEnum):
+    """The reasons the MCO writes on MachineOSBuild conditions (pkg/apihelpers/machineosbuild.go).
+
+    Upstream uses one fixed reason per condition type, whatever its status.
+    """
+
+    PREPARED = "Prepared"
+    BUILDING = "Building"
+    FAILED = "Failed"
+    INTERRUPTED = "Interrupted"
+    READY = "Ready"  # on the Succeeded condition
+
+
+class MachineConfigPoolConditionType(StrEnum):
+    """All MachineConfigPool condition types upstream defines."""
+
+    UPDATED = "Updated"
+    UPDATING = "Updating"
+    NODE_DEGRADED = "NodeDegraded"
+    RENDER_DEGRADED = "RenderDegraded"
+    IMAGE_BUILD_DEGRADED = "ImageBuildDegraded"
+    PINNED_IMAGE_SETS_DEGRADED = "PinnedImageSetsDegraded"
+    POOL_SYNCHRONIZER_DEGRADED = "PoolSynchronizerDegraded"
+    DEGRADED = "Degraded"
+    BUILD_PENDING = "BuildPending"
+    BUILDING = "Building"
+    BUILD_SUCCESS = "BuildSuccess"
+    BUILD_FAILED = "BuildFailed"
+    BUILD_INTERRUPTED = "BuildInterrupted"
+
+
+class ImageBuildDegradedReason(StrEnum):
+    """Reasons of the MCP condition ImageBuildDegraded as the MCO sets them.
+
+    Upstream reuses MachineConfigPoolConditionType values as reasons: Building (False,
+    build started), BuildSuccess (False), BuildFailed (True), BuildPending (False, set by
+    the node controller while a MachineOSConfig waits for its MachineOSBuild).
+    """
+
+    BUILDING = "Building"
+    BUILD_SUCCESS = "BuildSuccess"
+    BUILD_FAILED = "BuildFailed"
+    BUILD_PENDING = "BuildPending"
+
+
+class LabelSelectorOperator(StrEnum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
