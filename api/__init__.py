@@ -1,8 +1,10 @@
-"""Pydantic models of the upstream on-cluster layering API and of this extension's annotations.
+"""THE model: typed MachineOSConfig, MachineOSBuild (status, conditions), MachineConfigPool,
+MachineConfig, this extension's annotations, and every name the API gives. Pure.
 
-`api.machineconfiguration`: MachineOSConfig, MachineOSBuild, MachineConfigPool and
-MachineConfig (group machineconfiguration.openshift.io, v1) with upstream's validation rules.
-`api.extension`: the mosb-controller.io annotations and their codecs.
+`api.names`: group, version, plurals, label and annotation keys (one constant each).
+`api.enums`: architectures, condition types, reasons; `api.times`, `api.images`: the one
+time format and image-reference parser. `api.validation`: the CRDs' rules in Python.
+`api.base` and `api.machineconfiguration`: the models. `api.extension`: our annotations.
 """
 
 from api.base import (
@@ -19,19 +21,17 @@ from api.enums import (
     BuildProgress,
     ConditionStatus,
     ContainerfileArch,
+    EventType,
     ImageBuildDegradedReason,
+    JobConditionType,
     KubeArch,
     LabelSelectorOperator,
     MachineConfigPoolConditionType,
     MachineOSBuildReason,
     MachineOSImageBuilderType,
+    PodPhase,
 )
 from api.extension import (
-    ARCH_BUILDS_ANNOTATION,
-    ARCH_DIGESTS_ANNOTATION,
-    ARCHITECTURES_ANNOTATION,
-    EXTENSION_DOMAIN,
-    RETRY_FAILED_ANNOTATION,
     AnnotationError,
     Arch,
     ArchBuildPhase,
@@ -45,6 +45,9 @@ from api.extension import (
     encode_architectures,
     validate_arch,
     validate_digest,
+)
+from api.images import (
+    ImageReference,
 )
 from api.machineconfiguration import (
     ImageSecretObjectReference,
@@ -70,15 +73,36 @@ from api.machineconfiguration import (
 )
 from api.names import (
     API_VERSION,
+    ARCH_ANNOTATION,
+    ARCH_BUILDS_ANNOTATION,
+    ARCH_DIGESTS_ANNOTATION,
+    ARCHITECTURES_ANNOTATION,
+    BUILD_OBJECT_LABEL,
     CURRENT_MACHINE_OS_BUILD_ANNOTATION,
+    EXTENSION_DOMAIN,
+    FORCED_REBUILD_ANNOTATION,
     GROUP,
+    MACHINE_CONFIG_POOLS,
+    MACHINE_CONFIGS,
     MACHINE_OS_BUILD_LABEL,
+    MACHINE_OS_BUILDS,
     MACHINE_OS_CONFIG_LABEL,
+    MACHINE_OS_CONFIGS,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    MOSB_ANNOTATION,
+    MOSC_ANNOTATION,
     ON_CLUSTER_LAYERING_LABEL,
     REBUILD_ANNOTATION,
     RENDERED_MACHINE_CONFIG_LABEL,
+    RETRY_FAILED_ANNOTATION,
+    ROLE_LABEL,
     TARGET_MACHINE_CONFIG_POOL_LABEL,
     VERSION,
+)
+from api.times import (
+    format_time,
+    parse_time,
 )
 from api.validation import (
     CONTAINERFILE_CONTENT_MAX_LENGTH,
@@ -96,22 +120,34 @@ from api.validation import (
 __all__ = [
     "API_VERSION",
     "ARCHITECTURES_ANNOTATION",
+    "ARCH_ANNOTATION",
     "ARCH_BUILDS_ANNOTATION",
     "ARCH_DIGESTS_ANNOTATION",
+    "BUILD_OBJECT_LABEL",
     "CONTAINERFILE_CONTENT_MAX_LENGTH",
     "CONTAINERFILE_MAX_ITEMS",
     "CURRENT_MACHINE_OS_BUILD_ANNOTATION",
     "EXTENSION_DOMAIN",
+    "FORCED_REBUILD_ANNOTATION",
     "GROUP",
     "IMAGE_SPEC_MAX_LENGTH",
+    "MACHINE_CONFIGS",
+    "MACHINE_CONFIG_POOLS",
+    "MACHINE_OS_BUILDS",
     "MACHINE_OS_BUILD_LABEL",
     "MACHINE_OS_BUILD_MAX_CONDITIONS",
     "MACHINE_OS_BUILD_MAX_RELATED_OBJECTS",
+    "MACHINE_OS_CONFIGS",
     "MACHINE_OS_CONFIG_LABEL",
+    "MANAGED_BY",
+    "MANAGED_BY_LABEL",
+    "MOSB_ANNOTATION",
+    "MOSC_ANNOTATION",
     "ON_CLUSTER_LAYERING_LABEL",
     "REBUILD_ANNOTATION",
     "RENDERED_MACHINE_CONFIG_LABEL",
     "RETRY_FAILED_ANNOTATION",
+    "ROLE_LABEL",
     "TARGET_MACHINE_CONFIG_POOL_LABEL",
     "VERSION",
     "AnnotationError",
@@ -123,10 +159,13 @@ __all__ = [
     "ConditionStatus",
     "ContainerfileArch",
     "Digest",
+    "EventType",
     "ImageBuildDegradedReason",
     "ImageDigestFormat",
+    "ImageReference",
     "ImageSecretObjectReference",
     "ImageTagFormat",
+    "JobConditionType",
     "K8sModel",
     "KubeArch",
     "LabelSelector",
@@ -157,6 +196,7 @@ __all__ = [
     "ObjectMeta",
     "ObjectReference",
     "OwnerReference",
+    "PodPhase",
     "Time",
     "decode_arch_builds",
     "decode_arch_digests",
@@ -165,6 +205,8 @@ __all__ = [
     "encode_arch_builds",
     "encode_arch_digests",
     "encode_architectures",
+    "format_time",
+    "parse_time",
     "validate_arch",
     "validate_digest",
     "validate_image_digest_format",

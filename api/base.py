@@ -206,27 +206,12 @@ class LabelSelectorRequirement(K8sModel):
             )
         return self
 
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        present = self.key in labels
-        if self.operator is LabelSelectorOperator.IN:
-            return present and labels[self.key] in self.values
-        if self.operator is LabelSelectorOperator.NOT_IN:
-            return not present or labels[self.key] not in self.values
-        if self.operator is LabelSelectorOperator.EXISTS:
-            return present
-        return not present
-
 
 class LabelSelector(K8sModel):
     """metav1.LabelSelector. An empty selector selects everything."""
 
     match_labels: dict[str, str] = Field(default_factory=dict)
     match_expressions: tuple[LabelSelectorRequirement, ...] = ()
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(labels.get(k) == v for k, v in self.match_labels.items()) and all(
-            requirement.matches(labels) for requirement in self.match_expressions
-        )
 
 
 class _Kind(K8sModel):

@@ -79,6 +79,16 @@ class BuildProgress(StrEnum):
     INTERRUPTED = "Interrupted"
     SUCCEEDED = "Succeeded"
 
+    @property
+    def terminal(self) -> bool:
+        """Upstream freezes a MachineOSBuild's conditions once one of these is True."""
+        return self in _TERMINAL_PROGRESS
+
+
+_TERMINAL_PROGRESS = frozenset(
+    {BuildProgress.SUCCEEDED, BuildProgress.FAILED, BuildProgress.INTERRUPTED}
+)
+
 
 class MachineOSBuildReason(StrEnum):
     """The reasons the MCO writes on MachineOSBuild conditions (pkg/apihelpers/machineosbuild.go).
@@ -130,3 +140,23 @@ class LabelSelectorOperator(StrEnum):
     NOT_IN = "NotIn"
     EXISTS = "Exists"
     DOES_NOT_EXIST = "DoesNotExist"
+
+
+# -- Kubernetes core: what we read of Jobs and Pods ---------------------------------------
+
+
+class PodPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class JobConditionType(StrEnum):
+    COMPLETE = "Complete"
+    FAILED = "Failed"
+
+
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"

@@ -30,8 +30,6 @@ from api.names import (
     ARCH_BUILDS_ANNOTATION,
     ARCH_DIGESTS_ANNOTATION,
     ARCHITECTURES_ANNOTATION,
-    EXTENSION_DOMAIN,
-    RETRY_FAILED_ANNOTATION,
 )
 from api.validation import ImageDigestFormat, Time, _invalid, _Subdomain
 
@@ -260,25 +258,3 @@ def decode_architectures(value: str | None) -> tuple[str, ...]:
             raise AnnotationError(annotation, f"{arch!r} appears more than once in {value!r}")
         arches.add(arch)
     return tuple(sorted(arches))
-
-
-__all__ = [
-    "ARCHITECTURES_ANNOTATION",
-    "ARCH_BUILDS_ANNOTATION",
-    "ARCH_DIGESTS_ANNOTATION",
-    "EXTENSION_DOMAIN",
-    "RETRY_FAILED_ANNOTATION",
-    "AnnotationError",
-    "Arch",
-    "ArchBuildPhase",
-    "ArchBuildRecord",
-    "Digest",
-    "decode_arch_builds",
-    "decode_arch_digests",
-    "decode_architectures",
-    "encode_arch_builds",
-    "encode_arch_digests",
-    "encode_architectures",
-    "validate_arch",
-    "validate_digest",
-]

@@ -20,7 +20,6 @@ Go's `omitempty` would), so parsing and dumping an object gives back the same ob
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -43,7 +42,7 @@ from api.enums import (
     MachineConfigPoolConditionType,
     MachineOSImageBuilderType,
 )
-from api.names import CURRENT_MACHINE_OS_BUILD_ANNOTATION, REBUILD_ANNOTATION
+from api.names import MACHINE_CONFIG_POOLS, MACHINE_CONFIGS, MACHINE_OS_BUILDS, MACHINE_OS_CONFIGS
 from api.validation import (
     CONTAINERFILE_CONTENT_MAX_LENGTH,
     CONTAINERFILE_MAX_ITEMS,
@@ -161,7 +160,7 @@ class MachineOSConfigStatus(K8sModel):
 
 class MachineOSConfig(_Kind):
     KIND: ClassVar[str] = "MachineOSConfig"
-    PLURAL: ClassVar[str] = "machineosconfigs"
+    PLURAL: ClassVar[str] = MACHINE_OS_CONFIGS
 
     spec: MachineOSConfigSpec
     status: MachineOSConfigStatus = Field(default_factory=MachineOSConfigStatus)
@@ -176,15 +175,6 @@ class MachineOSConfig(_Kind):
                 "per MachineConfigPool, named after the pool"
             )
         return self
-
-    @property
-    def current_build_name(self) -> str | None:
-        """The current-machine-os-build annotation, if set."""
-        return self.metadata.annotations.get(CURRENT_MACHINE_OS_BUILD_ANNOTATION)
-
-    @property
-    def rebuild_requested(self) -> bool:
-        return REBUILD_ANNOTATION in self.metadata.annotations
 
 
 # --------------------------------------------------------------------------------------
@@ -264,17 +254,21 @@ class MachineOSBuildStatus(K8sModel):
         return condition is not None and condition.is_true
 
     @property
-    def is_finished(self) -> bool:
-        """Succeeded, Failed or Interrupted is True: upstream then freezes the conditions."""
-        return any(
-            self.is_condition_true(t)
-            for t in (BuildProgress.SUCCEEDED, BuildProgress.FAILED, BuildProgress.INTERRUPTED)
-        )
+    def state(self) -> BuildProgress | None:
+        """The condition type that is True (a build has exactly one), if any."""
+        return next((p for p in BuildProgress if self.is_condition_true(p)), None)
+
+    @property
+    def terminal(self) -> BuildProgress | None:
+        """Succeeded, Failed or Interrupted, when one is True: upstream then freezes the
+        conditions. The one answer to "is this build finished?"."""
+        state = self.state
+        return state if state is not None and state.terminal else None
 
 
 class MachineOSBuild(_Kind):
     KIND: ClassVar[str] = "MachineOSBuild"
-    PLURAL: ClassVar[str] = "machineosbuilds"
+    PLURAL: ClassVar[str] = MACHINE_OS_BUILDS
 
     spec: MachineOSBuildSpec
     status: MachineOSBuildStatus = Field(default_factory=MachineOSBuildStatus)
@@ -332,18 +326,15 @@ class MachineConfigPoolStatus(K8sModel):
 
 class MachineConfigPool(_Kind):
     KIND: ClassVar[str] = "MachineConfigPool"
-    PLURAL: ClassVar[str] = "machineconfigpools"
+    PLURAL: ClassVar[str] = MACHINE_CONFIG_POOLS
 
     spec: MachineConfigPoolSpec = Field(default_factory=MachineConfigPoolSpec)
     status: MachineConfigPoolStatus = Field(default_factory=MachineConfigPoolStatus)
 
-    def selects(self, node_labels: Mapping[str, str]) -> bool:
-        """Whether spec.nodeSelector selects a node with these labels.
-
-        As upstream (metav1.LabelSelectorAsSelector): no nodeSelector selects nothing, an
-        empty one selects every node.
-        """
-        return self.spec.node_selector is not None and self.spec.node_selector.matches(node_labels)
+    @property
+    def rendered_config_name(self) -> str | None:
+        """The rendered MachineConfig the pool is moving to, else the one it is on."""
+        return self.spec.configuration.name or self.status.configuration.name or None
 
 
 class MachineConfigSpec(K8sModel):
@@ -355,6 +346,6 @@ class MachineConfigSpec(K8sModel):
 
 class MachineConfig(_Kind):
     KIND: ClassVar[str] = "MachineConfig"
-    PLURAL: ClassVar[str] = "machineconfigs"
+    PLURAL: ClassVar[str] = MACHINE_CONFIGS
 
     spec: MachineConfigSpec = Field(default_factory=MachineConfigSpec)

@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from api.extension import ARCHITECTURES_ANNOTATION
-from api.names import GROUP, MANAGED_BY, MANAGED_BY_LABEL, VERSION
+from api.names import ARCHITECTURES_ANNOTATION, GROUP, MANAGED_BY, MANAGED_BY_LABEL, VERSION
 from mosb_controller import arch
 from mosb_controller.cluster.kube import Kube
 from mosb_controller.settings import Settings

@@ -15,7 +15,7 @@ from typing import Any, cast
 import kubernetes
 import pytest
 
-from api.extension import ARCHITECTURES_ANNOTATION
+from api.names import ARCHITECTURES_ANNOTATION
 from hack import controlplane, fakenodes
 from hack.operatorproc import OperatorProcess
 from tests.integration.conftest import delete_quietly, eventually
