@@ -160,3 +160,43 @@ class JobConditionType(StrEnum):
 class EventType(StrEnum):
     NORMAL = "Normal"
     WARNING = "Warning"
+
+
+class EventReason(StrEnum):
+    """Reasons of the events this controller posts (and of its refusals, which become
+    Warning events on the MachineOSConfig). `kubectl describe` shows them."""
+
+    # On a MachineOSBuild: one per architecture transition (set by the planner).
+    ARCH_BUILD_PENDING = "ArchBuildPending"
+    ARCH_BUILD_WAITING = "ArchBuildWaiting"
+    ARCH_BUILD_STARTED = "ArchBuildStarted"
+    ARCH_BUILD_SUCCEEDED = "ArchBuildSucceeded"
+    ARCH_BUILD_FAILED = "ArchBuildFailed"
+    ARCH_BUILD_INTERRUPTED = "ArchBuildInterrupted"
+    ARCH_BUILD_REUSED = "ArchBuildReused"
+    # On a MachineOSBuild: one per build state.
+    BUILD_PREPARED = "BuildPrepared"
+    BUILD_STARTED = "BuildStarted"
+    BUILD_SUCCEEDED = "BuildSucceeded"
+    BUILD_FAILED = "BuildFailed"
+    BUILD_INTERRUPTED = "BuildInterrupted"
+    # On a MachineOSConfig.
+    BUILD_CREATED = "BuildCreated"
+    # Refusals: why nothing is built (Warning events on the MachineOSConfig).
+    INVALID_MACHINE_OS_CONFIG = "InvalidMachineOSConfig"
+    POOL_NOT_FOUND = "PoolNotFound"
+    NO_RENDERED_CONFIG = "NoRenderedConfig"
+    RENDERED_CONFIG_NOT_FOUND = "RenderedConfigNotFound"
+    INVALID_BASE_IMAGE = "InvalidBaseImage"
+    ARCHITECTURES_PENDING = "ArchitecturesPending"
+    NO_ARCHITECTURES = "NoArchitectures"
+    NO_CONTAINERFILE = "NoContainerfile"
+    UNPUBLISHABLE_PUSH_SPEC = "UnpublishablePushSpec"
+    PUSH_SECRET_NOT_FOUND = "PushSecretNotFound"  # noqa: S105 - a reason
+    PUSH_SECRET_WRONG_TYPE = "PushSecretWrongType"  # noqa: S105 - a reason
+    PULL_SECRET_NOT_FOUND = "PullSecretNotFound"  # noqa: S105 - a reason
+    PULL_SECRET_WRONG_TYPE = "PullSecretWrongType"  # noqa: S105 - a reason
+    RECORD_UNREADABLE = "RecordUnreadable"
+    INVALID_BUILD_INPUTS = "InvalidBuildInputs"
+    # On a MachineConfigPool (set by the recorder).
+    UNSUPPORTED_ARCHITECTURE = "UnsupportedArchitecture"

@@ -16,8 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from api import describe_validation_error
-from mosb_controller import arch
-from mosb_controller.dryrun import core as dryrun
+from mosb_controller import arch, dryrun
 from mosb_controller.runtime import logs
 from mosb_controller.settings import Settings
 
@@ -82,9 +81,10 @@ def _plan(args: argparse.Namespace) -> int:
         raise dryrun.DryRunError(describe_validation_error(exc)) from None
     secrets_checked = jobs_known = None
     if args.live:
-        from mosb_controller.cluster import kube
+        from mosb_controller.cluster.kube import Kube, load_api_client
+        from mosb_controller.cluster.live import LiveReader
 
-        live = dryrun.live_objects(kube.load_api_client(), args.mosc, settings.namespace)
+        live = LiveReader(Kube(load_api_client()), settings.namespace).read(args.mosc)
         objects = live.objects
         secrets_checked, jobs_known = live.secrets_checked, live.jobs_known
     else:
@@ -100,13 +100,22 @@ def _plan(args: argparse.Namespace) -> int:
     )
     answer = None
     if args.check_registry:
-        answer = dryrun.skopeo_answers(args.authfile, tls_verify=settings.registry_tls_verify)
+        answer = _registry_answers(args.authfile, settings.registry_tls_verify)
     plan, obs = dryrun.complete_plan(obs, answer)
     if args.output == "json":
         print(json.dumps(dryrun.render_json(plan, obs), indent=2))
     else:
         print(dryrun.render_table(plan, obs), end="")
     return EXIT_REFUSED if plan.refusal is not None else 0
+
+
+def _registry_answers(authfile: Path | None, tls_verify: bool) -> dryrun.Answerer:
+    """Ask the registry, as the operator does (the same skopeo driver)."""
+    from mosb_controller.cluster.imagecheck import Access, Skopeo
+
+    access = Access(auth=authfile.read_bytes() if authfile is not None else None)
+    skopeo = Skopeo(tls_verify=tls_verify)
+    return lambda refs: skopeo.answers(refs, access)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

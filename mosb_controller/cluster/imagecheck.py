@@ -1,5 +1,6 @@
 """Does an image exist in the registry? Answered by skopeo (no hand-written registry
-client), authenticated with the MOSC's push secret, cached briefly with cachetools.
+client): `Skopeo` drives it, `ImageChecker` is the operator's use of it, authenticated
+with the MOSC's push secret and caching "yes" briefly with cachetools.
 
 A definite "no" (manifest unknown) lets the planner build; anything else that is not a
 "yes" is UNKNOWN, which the planner also treats as "build" for reuse decisions. Several
@@ -11,22 +12,22 @@ logs: skopeo's error text is reduced to one line that names no secret.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
 import logging
 import subprocess
 import tempfile
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from cachetools import TTLCache
 
+from api import ImageReference
 from mosb_controller.cluster.kube import Writer
 from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
 from mosb_controller.settings import Settings
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 _ABSENT_MARKERS = ("manifest unknown", "name unknown", "not found", "404")
 TIMEOUT_SECONDS = 30
 CONCURRENT_CHECKS = 4  # skopeo processes at once: each costs ~40 ms of CPU
-T = TypeVar("T")
+DOCKERCONFIG = ".dockerconfigjson"
 
 
 def classify(returncode: int, stdout: bytes, stderr: str) -> ImageCheck:
@@ -51,52 +52,39 @@ def classify(returncode: int, stdout: bytes, stderr: str) -> ImageCheck:
 
 
 def split_tag(ref: str) -> tuple[str, str] | None:
-    """(repository, tag) of a tagged reference; None for a reference by digest."""
-    if "@" in ref:
-        return None
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    return (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, "latest")
+    """(repository, tag) of a tagged reference, "latest" when it names none; None for a
+    reference by digest (nothing to list)."""
+    parsed = ImageReference.parse(ref)
+    return None if parsed.digest else (parsed.repository, parsed.tag or "latest")
 
 
-class ImageChecker:
-    def __init__(self, writer: Writer, settings: Settings, skopeo: str = "skopeo") -> None:
-        self.writer, self.settings, self.skopeo = writer, settings, skopeo
-        # Only "exists" is cached, briefly: a "no" can turn into a "yes" the moment a build
-        # pushes, and a stale "no" would rebuild what a retry should reuse.
-        self._found: TTLCache[str, ImageCheck] = TTLCache(maxsize=4096, ttl=60)
+@dataclass(frozen=True)
+class Access:
+    auth: bytes | None  # a .dockerconfigjson; None: anonymous
+    ca: str | None = None  # PEM bundle the registry's certificate chains to, if any
+
+
+class Skopeo:
+    """Answers "does this image exist, and with which digest?" for many references at
+    once, in parallel, with skopeo. The one place skopeo is driven for checks."""
+
+    def __init__(self, *, tls_verify: bool, skopeo: str = "skopeo") -> None:
+        self.tls_verify, self.skopeo = tls_verify, skopeo
         # Its own threads: checks never hold up the API writes waiting in other pools.
-        self._pool = ThreadPoolExecutor(CONCURRENT_CHECKS, thread_name_prefix="imagecheck")
+        self._pool = ThreadPoolExecutor(CONCURRENT_CHECKS, thread_name_prefix="skopeo")
+        self._lock = threading.Lock()
         self.calls = 0
 
-    async def check_all(self, refs: Sequence[str], push_secret: str) -> list[ImageCheck]:
-        """Answers for `refs`, in order; the credentials and CA are read once for all."""
-        missing = [ref for ref in refs if ref not in self._found]
-        fresh: dict[str, ImageCheck] = {}
-        if missing:
-            access = await self._run(self._access, push_secret)
-            fresh = await self._answers(missing, access)
-            for ref, answer in fresh.items():
-                if answer.state == RegistryAnswer.EXISTS:
-                    self._found[ref] = answer
-        return [fresh.get(ref) or self._found[ref] for ref in refs]
-
-    async def _run(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
-
-    async def _answers(
-        self, refs: Sequence[str], access: _Access | ImageCheck
-    ) -> dict[str, ImageCheck]:
-        if isinstance(access, ImageCheck):
-            return dict.fromkeys(refs, access)
+    def answers(self, refs: Sequence[str], access: Access) -> dict[str, ImageCheck]:
         by_repo: dict[str, list[str]] = defaultdict(list)
         for ref in refs:
             split = split_tag(ref)
             if split is not None:
                 by_repo[split[0]].append(ref)
         listed = [repo for repo, tagged in by_repo.items() if len(tagged) > 1]
-        listings = await asyncio.gather(*(self._run(self._tags, r, access) for r in listed))
-        tags = dict(zip(listed, listings, strict=True))
+        tags = dict(
+            zip(listed, self._pool.map(lambda r: self._tags(r, access), listed), strict=True)
+        )
         answers: dict[str, ImageCheck] = {}
         for ref in refs:
             split = split_tag(ref)
@@ -106,35 +94,24 @@ class ImageChecker:
             elif split is not None and known is not None and split[1] not in known:
                 answers[ref] = ImageCheck(RegistryAnswer.ABSENT, detail="no such tag")
         rest = [ref for ref in refs if ref not in answers]
-        inspected = await asyncio.gather(*(self._run(self._inspect, r, access) for r in rest))
+        inspected = self._pool.map(lambda r: self._inspect(r, access), rest)
         return answers | dict(zip(rest, inspected, strict=True))
 
-    def _access(self, push_secret: str) -> _Access | ImageCheck:
-        """What skopeo needs to reach the registry, or why it can't be asked."""
-        namespace = self.settings.namespace
-        auth = self.writer.read_secret_data(namespace, push_secret, ".dockerconfigjson")
-        if auth is None:
-            return ImageCheck(RegistryAnswer.UNKNOWN, detail=f"push secret {push_secret} not found")
-        ca = None
-        if self.settings.registry_ca_configmap:
-            cas = self.writer.read_configmap_data(namespace, self.settings.registry_ca_configmap)
-            ca = (cas or {}).get("ca-bundle.crt")
-        return _Access(auth, ca)
-
     @contextlib.contextmanager
-    def _skopeo(self, command: str, access: _Access) -> Iterator[list[str]]:
+    def _argv(self, command: str, access: Access) -> Iterator[list[str]]:
         """skopeo's argv up to the image, with the credentials in a 0600 file meanwhile."""
         with tempfile.TemporaryDirectory(prefix="mosb-check-") as tmp:
-            authfile = Path(tmp) / "auth.json"
-            authfile.touch(mode=0o600)
-            authfile.write_bytes(access.auth)
             argv = [
                 self.skopeo,
                 command,
                 "--retry-times=1",
-                f"--authfile={authfile}",
-                f"--tls-verify={'true' if self.settings.registry_tls_verify else 'false'}",
+                f"--tls-verify={'true' if self.tls_verify else 'false'}",
             ]
+            if access.auth is not None:
+                authfile = Path(tmp) / "auth.json"
+                authfile.touch(mode=0o600)
+                authfile.write_bytes(access.auth)
+                argv.append(f"--authfile={authfile}")
             if access.ca is not None:
                 (Path(tmp) / "certs").mkdir()
                 (Path(tmp) / "certs" / "ca.crt").write_text(access.ca)
@@ -142,15 +119,16 @@ class ImageChecker:
             yield argv
 
     def _call(self, argv: list[str]) -> subprocess.CompletedProcess[bytes] | ImageCheck:
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
         try:
             return subprocess.run(argv, capture_output=True, timeout=TIMEOUT_SECONDS)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return ImageCheck(RegistryAnswer.UNKNOWN, detail=type(exc).__name__)
 
-    def _tags(self, repository: str, access: _Access) -> frozenset[str] | ImageCheck | None:
+    def _tags(self, repository: str, access: Access) -> frozenset[str] | ImageCheck | None:
         """The repository's tags; an ABSENT answer if it has none; None if unknown."""
-        with self._skopeo("list-tags", access) as argv:
+        with self._argv("list-tags", access) as argv:
             done = self._call([*argv, "--", f"docker://{repository}"])
         if isinstance(done, ImageCheck):
             return None
@@ -162,8 +140,8 @@ class ImageChecker:
         log.info("repository %s: %s %s", repository, answer.state, answer.detail)
         return answer if answer.state == RegistryAnswer.ABSENT else None
 
-    def _inspect(self, ref: str, access: _Access) -> ImageCheck:
-        with self._skopeo("inspect", access) as argv:
+    def _inspect(self, ref: str, access: Access) -> ImageCheck:
+        with self._argv("inspect", access) as argv:
             done = self._call([*argv, "--raw", "--", f"docker://{ref}"])
         if isinstance(done, ImageCheck):
             return done
@@ -172,7 +150,49 @@ class ImageChecker:
         return answer
 
 
-@dataclass(frozen=True)
-class _Access:
-    auth: bytes  # the .dockerconfigjson
-    ca: str | None  # PEM bundle the registry's certificate chains to, if configured
+class ImageChecker:
+    """The operator's checks: credentials from the MOSC's push secret (and the registry
+    CA ConfigMap), read once per round of questions; "exists" cached for a minute."""
+
+    def __init__(self, writer: Writer, settings: Settings, skopeo: str = "skopeo") -> None:
+        self.writer, self.settings = writer, settings
+        self.skopeo = Skopeo(tls_verify=settings.registry_tls_verify, skopeo=skopeo)
+        # Only "exists" is cached, briefly: a "no" can turn into a "yes" the moment a build
+        # pushes, and a stale "no" would rebuild what a retry should reuse.
+        self._found: TTLCache[str, ImageCheck] = TTLCache(maxsize=4096, ttl=60)
+        self._lock = threading.Lock()  # passes ask from several threads at once
+
+    @property
+    def calls(self) -> int:
+        return self.skopeo.calls
+
+    def answers(self, refs: Sequence[str], push_secret: str) -> Mapping[str, ImageCheck]:
+        """Answers for `refs` (blocking: call it from a worker thread)."""
+        with self._lock:
+            known = {ref: self._found[ref] for ref in refs if ref in self._found}
+        missing = [ref for ref in refs if ref not in known]
+        fresh: dict[str, ImageCheck] = {}
+        if missing:
+            access = self._access(push_secret)
+            fresh = (
+                dict.fromkeys(missing, access)
+                if isinstance(access, ImageCheck)
+                else self.skopeo.answers(missing, access)
+            )
+            with self._lock:
+                for ref, answer in fresh.items():
+                    if answer.state == RegistryAnswer.EXISTS:
+                        self._found[ref] = answer
+        return {ref: fresh.get(ref) or known[ref] for ref in refs}
+
+    def _access(self, push_secret: str) -> Access | ImageCheck:
+        """What skopeo needs to reach the registry, or why it can't be asked."""
+        namespace = self.settings.namespace
+        auth = self.writer.read_secret_data(namespace, push_secret, DOCKERCONFIG)
+        if auth is None:
+            return ImageCheck(RegistryAnswer.UNKNOWN, detail=f"push secret {push_secret} not found")
+        ca = None
+        if self.settings.registry_ca_configmap:
+            cas = self.writer.read_configmap_data(namespace, self.settings.registry_ca_configmap)
+            ca = (cas or {}).get("ca-bundle.crt")
+        return Access(auth, ca)

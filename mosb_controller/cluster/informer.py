@@ -27,6 +27,7 @@ from kubernetes.client import ApiClient, ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from mosb_controller.arch import NodeFacts, node_facts
+from mosb_controller.cluster.kube import pages
 
 log = logging.getLogger(__name__)
 
@@ -90,21 +91,14 @@ class NodeInformer:
 
     def _list(self) -> str:
         facts: dict[str, NodeFacts] = {}
-        token: str | None = None
-        while True:
-            # Raw JSON: the client's models would validate every field of every node.
-            response: Any = self.core.list_node(
-                limit=self.page_size, _continue=token, _preload_content=False
-            )
-            page = json.loads(response.data)
-            for item in page.get("items") or []:
+        version = ""
+        for page in pages(self.core.list_node, page_size=self.page_size):
+            for item in page.get("items") or []:  # only the facts are kept, page by page
                 node = node_facts(item)
                 facts[node.name] = node
-            meta = page.get("metadata") or {}
-            token = meta.get("continue")
-            if not token:
-                self._deliver(self.on_relist, facts)
-                return str(meta.get("resourceVersion", ""))
+            version = str((page.get("metadata") or {}).get("resourceVersion", ""))
+        self._deliver(self.on_relist, facts)
+        return version
 
     def _watch(self, version: str) -> None:
         while not self._stopped.is_set():

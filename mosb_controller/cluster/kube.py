@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import logging
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import kubernetes
 from kubernetes.client import ApiClient, ApiException
-from kubernetes.leaderelection.resourcelock import leaselock
 
-GROUP = "machineconfiguration.openshift.io"
-VERSION = "v1"
+from api import GROUP, MACHINE_CONFIG_POOLS, VERSION
+
 FIELD_MANAGER = "mosb-controller"
 # The API server accepts an event about a cluster-scoped object only in "default" (core/v1
 # events without eventTime; client-go's recorder does the same), so the RBAC grants
@@ -41,6 +41,32 @@ def load_api_client() -> ApiClient:
     return ApiClient(config)
 
 
+def pages(
+    call: Callable[..., Any], *args: Any, page_size: int = 500, **kwargs: Any
+) -> Iterator[dict[str, Any]]:
+    """A list call's pages as raw JSON (the client's models would validate every field of
+    every object), `page_size` objects each: large clusters are read a page at a time."""
+    token: str | None = None
+    while True:
+        response = call(*args, limit=page_size, _continue=token, _preload_content=False, **kwargs)
+        page = json.loads(response.data)
+        yield page
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return
+
+
+def read_raw(call: Callable[..., Any], *args: Any) -> dict[str, Any] | None:
+    """A get call's object as raw JSON; None when it does not exist."""
+    try:
+        response = call(*args, _preload_content=False)
+    except ApiException as exc:
+        _ignore(404, exc)
+        return None
+    data = json.loads(response.data)
+    return data if isinstance(data, dict) else None
+
+
 class Kube:
     def __init__(self, client: ApiClient, component: str = "mosb-controller") -> None:
         self.client = client
@@ -54,7 +80,7 @@ class Kube:
         body = {"metadata": {"annotations": {key: value}}}
         try:
             self.custom.patch_cluster_custom_object(
-                GROUP, VERSION, "machineconfigpools", pool, body
+                GROUP, VERSION, MACHINE_CONFIG_POOLS, pool, body
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -218,48 +244,6 @@ def _version(obj: Any) -> str | None:
     )
 
 
-class LeaseLock(leaselock.LeaseLock):
-    """kubernetes.leaderelection's Lease lock on our client, hardened in two ways: an
-    unreachable API server counts as a failed try (the library lets such errors end its
-    thread, leaving a leader that no longer renews), and after `stop()` it writes no more,
-    so the lease can be handed back. Uses only get, create and update of Leases."""
-
-    def __init__(self, client: ApiClient, namespace: str, name: str, identity: str) -> None:
-        super().__init__(name, namespace, identity)  # type: ignore[no-untyped-call]
-        self.api_instance = kubernetes.client.CoordinationV1Api(client)
-        self.stopped = False
-
-    def get(self, name: str, namespace: str) -> tuple[bool, Any]:
-        try:
-            return cast(tuple[bool, Any], super().get(name, namespace))  # type: ignore[no-untyped-call]
-        except Exception as exc:  # urllib3 errors while the API server is away
-            log.warning("lease %s: cannot read: %s", name, exc)
-            return False, exc
-
-    def create(self, name: str, namespace: str, election_record: Any) -> bool:
-        return not self.stopped and self._try(super().create, name, namespace, election_record)
-
-    def update(self, name: str, namespace: str, updated_record: Any) -> bool:
-        return not self.stopped and self._try(super().update, name, namespace, updated_record)
-
-    @staticmethod
-    def _try(write: Any, *args: Any) -> bool:
-        try:
-            return bool(write(*args))
-        except Exception as exc:
-            log.warning("lease %s: cannot write: %s", args[0], exc)
-            return False
-
-    def release(self) -> None:
-        """Stop renewing and, if we hold the lease, hand it back: the next replica takes
-        over at once instead of waiting for the lease to expire."""
-        self.stopped = True
-        try:
-            lease = self.api_instance.read_namespaced_lease(self.name, self.namespace)
-            if lease.spec is None or lease.spec.holder_identity != self.identity:
-                return
-            lease.spec.holder_identity = None
-            lease.spec.lease_duration_seconds = 1
-            self.api_instance.replace_namespaced_lease(self.name, self.namespace, lease)
-        except Exception as exc:  # it expires by itself
-            log.warning("lease %s: not released: %s", self.name, exc)
+def api_status(exc: BaseException) -> int | None:
+    """The HTTP status of a failed API call; None for any other error."""
+    return exc.status if isinstance(exc, ApiException) else None

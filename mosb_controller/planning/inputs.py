@@ -17,7 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from api import (
+    MACHINE_OS_BUILD_LABEL,
+    RENDERED_MACHINE_CONFIG_LABEL,
     ContainerfileArch,
+    EventReason,
+    ImageReference,
     MachineConfig,
     MachineConfigPool,
     MachineOSConfig,
@@ -35,7 +39,7 @@ _WHITESPACE = re.compile(r"\s")
 class Refusal:
     """Why no build can be planned yet; `reason` is CamelCase, `message` for people."""
 
-    reason: str
+    reason: EventReason
     message: str
     quiet: bool = False  # a moment's wait (e.g. a pool not yet recorded), not worth an event
 
@@ -91,19 +95,9 @@ class BuildInputs:
             f"# Rendered by mosb-controller for MachineOSBuild {mosb} ({arch}).\n"
             f"FROM {self.base_image} AS configs\n"
             f"{self.containerfiles[arch].rstrip()}\n"
-            "LABEL"
-            f' machineconfiguration.openshift.io/rendered-machine-config="{self.rendered_config}"'
-            f' machineconfiguration.openshift.io/machine-os-build="{mosb}"\n'
+            f'LABEL {RENDERED_MACHINE_CONFIG_LABEL}="{self.rendered_config}"'
+            f' {MACHINE_OS_BUILD_LABEL}="{mosb}"\n'
         )
-
-
-def split_push_spec(spec: str) -> tuple[str, str]:
-    """`host[:port]/path/name:tag` → (repository, tag)."""
-    slash = spec.rfind("/")
-    colon = spec.rfind(":")
-    if colon <= slash:
-        return spec, ""
-    return spec[:colon], spec[colon + 1 :]
 
 
 def build_inputs(
@@ -115,46 +109,33 @@ def build_inputs(
     """The inputs of the build this MOSC asks for now, or why there are none yet."""
     pool_name = mosc.spec.machine_config_pool.name
     if pool is None:
-        return Refusal("PoolNotFound", f"MachineConfigPool {pool_name} does not exist")
-    config = pool.spec.configuration.name or pool.status.configuration.name
+        return Refusal(EventReason.POOL_NOT_FOUND, f"MachineConfigPool {pool_name} does not exist")
+    config = pool.rendered_config_name
     if not config:
         return Refusal(
-            "NoRenderedConfig", f"MachineConfigPool {pool_name} has no rendered configuration yet"
+            EventReason.NO_RENDERED_CONFIG,
+            f"MachineConfigPool {pool_name} has no rendered configuration yet",
         )
     if rendered is None:
-        return Refusal("RenderedConfigNotFound", f"MachineConfig {config} does not exist")
+        return Refusal(
+            EventReason.RENDERED_CONFIG_NOT_FOUND, f"MachineConfig {config} does not exist"
+        )
     base = rendered.spec.os_image_url or ""
     if not base or _WHITESPACE.search(base):
         return Refusal(
-            "InvalidBaseImage",
+            EventReason.INVALID_BASE_IMAGE,
             f"MachineConfig {config} has no usable spec.osImageURL ({base!r})",
         )
     if pool_arches is None:  # the pool is newer than the architecture record: wait for it
-        return Refusal("ArchitecturesPending", f"pool {pool_name} not recorded yet", quiet=True)
-    if not pool_arches.architectures:
         return Refusal(
-            "NoArchitectures",
-            f"MachineConfigPool {pool_name} selects no node of a supported architecture",
+            EventReason.ARCHITECTURES_PENDING, f"pool {pool_name} not recorded yet", quiet=True
         )
-    files: dict[str, str] = {}
-    for arch in pool_arches.architectures:
-        content = mosc.spec.containerfile_for(arch)
-        if content is None:
-            return Refusal(
-                "NoContainerfile",
-                f"no containerFile entry for {ContainerfileArch.from_kube_arch(arch).value} "
-                f"and no NoArch entry, but pool {pool_name} has {arch} nodes",
-            )
-        files[arch] = content
-    repository, _ = split_push_spec(mosc.spec.rendered_image_push_spec)
-    try:  # the schema allows fewer path levels in a digested spec than in a push spec
-        validate_image_digest_format(f"{repository}@sha256:{'0' * 64}")
-    except ValueError as exc:
-        return Refusal(
-            "UnpublishablePushSpec",
-            f"renderedImagePushSpec {mosc.spec.rendered_image_push_spec!r} cannot be published "
-            f"by digest: {exc}",
-        )
+    files = _containerfiles(mosc, pool_name, pool_arches)
+    repository = _repository(mosc)
+    if isinstance(files, Refusal):
+        return files
+    if isinstance(repository, Refusal):
+        return repository
     pull = mosc.spec.base_image_pull_secret
     return BuildInputs(
         mosc=mosc.name,
@@ -167,6 +148,42 @@ def build_inputs(
         push_secret=mosc.spec.rendered_image_push_secret.name,
         pull_secret=pull.name if pull else None,
     )
+
+
+def _containerfiles(
+    mosc: MachineOSConfig, pool_name: str, pool_arches: ArchSummary
+) -> dict[str, str] | Refusal:
+    """Each architecture's content: its own entry, else NoArch."""
+    if not pool_arches.architectures:
+        return Refusal(
+            EventReason.NO_ARCHITECTURES,
+            f"MachineConfigPool {pool_name} selects no node of a supported architecture",
+        )
+    files: dict[str, str] = {}
+    for arch in pool_arches.architectures:
+        content = mosc.spec.containerfile_for(arch)
+        if content is None:
+            return Refusal(
+                EventReason.NO_CONTAINERFILE,
+                f"no containerFile entry for {ContainerfileArch.from_kube_arch(arch).value} "
+                f"and no NoArch entry, but pool {pool_name} has {arch} nodes",
+            )
+        files[arch] = content
+    return files
+
+
+def _repository(mosc: MachineOSConfig) -> str | Refusal:
+    """The push spec's repository, checked to be publishable by digest."""
+    spec = mosc.spec.rendered_image_push_spec
+    repository = ImageReference.parse(spec).repository
+    try:  # the schema allows fewer path levels in a digested spec than in a push spec
+        validate_image_digest_format(f"{repository}@sha256:{'0' * 64}")
+    except ValueError as exc:
+        return Refusal(
+            EventReason.UNPUBLISHABLE_PUSH_SPEC,
+            f"renderedImagePushSpec {spec!r} cannot be published by digest: {exc}",
+        )
+    return repository
 
 
 def short_name(base: str, suffix: str, limit: int = MAX_LABEL) -> str:

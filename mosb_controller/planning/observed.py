@@ -1,4 +1,5 @@
-"""What the planner sees: small frozen views of Jobs, Pods and MachineOSBuilds. Pure.
+"""What the planner sees: `Observed`, and small frozen views of Jobs, Pods and
+MachineOSBuilds in it. Pure.
 
 The views keep only what decisions need, so the operator's indexes stay small and two
 observations that would lead to the same plan compare equal.
@@ -7,16 +8,27 @@ observations that would lead to the same plan compare equal.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import ValidationError
 
 from api import (
     ARCH_BUILDS_ANNOTATION,
     MACHINE_OS_CONFIG_LABEL,
     AnnotationError,
     ArchBuildRecord,
+    BuildProgress,
+    JobConditionType,
+    MachineConfig,
+    MachineConfigPool,
+    MachineOSBuildStatus,
+    MachineOSConfig,
+    PodPhase,
     decode_arch_builds,
+    describe_validation_error,
+    parse_time,
 )
 from api.names import (
     ARCH_ANNOTATION,
@@ -25,16 +37,8 @@ from api.names import (
     MOSC_ANNOTATION,
     ROLE_LABEL,
 )
-
-TERMINAL_CONDITIONS = ("Succeeded", "Failed", "Interrupted")
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+from mosb_controller.arch import ArchSummary
+from mosb_controller.settings import Settings
 
 
 def _condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
@@ -67,8 +71,8 @@ def job_view(job: Mapping[str, Any]) -> JobView:
     meta = job.get("metadata") or {}
     annotations = meta.get("annotations") or {}
     status = job.get("status") or {}
-    complete = _condition(job, "Complete")
-    failed = _condition(job, "Failed")
+    complete = _condition(job, JobConditionType.COMPLETE)
+    failed = _condition(job, JobConditionType.FAILED)
     is_failed = bool(failed and failed.get("status") == "True")
     return JobView(
         name=str(meta.get("name", "")),
@@ -126,7 +130,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     return PodView(
         name=str(meta.get("name", "")),
         job=str(labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or ""),
-        phase=str(status.get("phase", "Pending")),
+        phase=str(status.get("phase", PodPhase.PENDING)),
         node=(pod.get("spec") or {}).get("nodeName"),
         created=parse_time(meta.get("creationTimestamp")),
         exit_code=exit_code,
@@ -149,20 +153,17 @@ class MosbView:
     created: dt.datetime | None
     records: Mapping[str, ArchBuildRecord]
     record_error: str | None
-    status: Mapping[str, Any] = field(default_factory=dict)
+    status: MachineOSBuildStatus = field(default_factory=MachineOSBuildStatus)
     annotations: Mapping[str, str] = field(default_factory=dict)
     resource_version: str = ""
 
-    def condition_true(self, type_: str) -> bool:
-        return any(
-            c.get("type") == type_ and c.get("status") == "True"
-            for c in self.status.get("conditions") or []
-        )
+    @property
+    def state(self) -> BuildProgress | None:
+        return self.status.state
 
     @property
-    def terminal(self) -> str | None:
-        """The terminal condition that is True (conditions never change after it)."""
-        return next((t for t in TERMINAL_CONDITIONS if self.condition_true(t)), None)
+    def terminal(self) -> BuildProgress | None:
+        return self.status.terminal
 
 
 def mosb_view(mosb: Mapping[str, Any]) -> MosbView:
@@ -175,6 +176,13 @@ def mosb_view(mosb: Mapping[str, Any]) -> MosbView:
         records = decode_arch_builds(annotations.get(ARCH_BUILDS_ANNOTATION))
     except AnnotationError as exc:
         error = str(exc)
+    try:
+        status = MachineOSBuildStatus.from_k8s(mosb.get("status") or {})
+    except ValidationError as exc:  # the CRD's schema makes this rare: say so, don't guess
+        status, error = (
+            MachineOSBuildStatus(),
+            f"status unreadable: {describe_validation_error(exc)}",
+        )
     return MosbView(
         name=str(meta.get("name", "")),
         uid=str(meta.get("uid", "")),
@@ -187,7 +195,7 @@ def mosb_view(mosb: Mapping[str, Any]) -> MosbView:
         created=parse_time(meta.get("creationTimestamp")),
         records=records,
         record_error=error,
-        status=dict(mosb.get("status") or {}),
+        status=status,
         annotations=annotations,
         resource_version=str(meta.get("resourceVersion", "")),
     )
@@ -206,3 +214,24 @@ class ImageCheck:
     state: str  # RegistryAnswer.*
     digest: str | None = None  # for EXISTS: the manifest digest
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything one pass of the planner reads, for one MachineOSConfig."""
+
+    mosc: MachineOSConfig
+    mosc_uid: str
+    pool: MachineConfigPool | None
+    rendered: MachineConfig | None
+    pool_arches: ArchSummary | None
+    buildable: Mapping[str, int]  # Ready, schedulable nodes per architecture, cluster-wide
+    secrets: Mapping[str, str]  # name → type, in the controller namespace
+    mosbs: Mapping[str, MosbView]  # this MOSC's
+    jobs: Mapping[str, JobView]
+    pods: Mapping[str, Sequence[PodView]]  # by Job name
+    configmaps: Mapping[str, str]  # our ConfigMaps: name → owner (MOSB) uid
+    images: Mapping[str, ImageCheck]  # registry answers, by reference
+    now: dt.datetime
+    settings: Settings
+    deleted_jobs: frozenset[tuple[str, str]] = frozenset()  # (name, owner uid) seen deleted

@@ -1,43 +1,55 @@
-"""The build loop: a work queue of MachineOSConfig names, each reconciled by observe →
-plan → apply. Level-triggered: any event only enqueues; a pass recomputes everything
-from the indexes, so a repeated or late pass converges to the same objects.
+"""The build loop: each MachineOSConfig name from the work queue is reconciled by
+observe → plan → apply. Level-triggered: any event only adds the name to the queue; a
+pass recomputes everything from the indexes, so a repeated or late pass converges to the
+same objects. The queue (`runtime.queue`) decides when; this module decides nothing but
+the order of writes: the plan (`planning`) decides what.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cachetools import TTLCache
-from kubernetes.client import ApiException
-
-import api.names as names
-from api import GROUP, MachineConfig, MachineConfigPool, MachineOSConfig
+from api import (
+    API_VERSION,
+    ARCH_ANNOTATION,
+    MACHINE_CONFIG_POOLS,
+    MACHINE_OS_BUILDS,
+    MACHINE_OS_CONFIGS,
+    EventReason,
+    EventType,
+    MachineConfig,
+    MachineConfigPool,
+    MachineConfigPoolCondition,
+    MachineOSConfig,
+)
 from mosb_controller.arch import ClusterRecord
 from mosb_controller.cluster.imagecheck import ImageChecker
-from mosb_controller.cluster.kube import Writer
+from mosb_controller.cluster.kube import Writer, api_status
 from mosb_controller.planning import objects as jobspec
+from mosb_controller.planning.events import MOSB_KIND, MOSC_KIND, EventSpec
 from mosb_controller.planning.inputs import Refusal
-from mosb_controller.planning.observed import ImageCheck, JobView, MosbView, PodView
-from mosb_controller.planning.plan import EventSpec, Observed, Plan, plan_mosc
+from mosb_controller.planning.observed import JobView, MosbView, Observed, PodView
+from mosb_controller.planning.plan import Plan, plan_mosc
+from mosb_controller.planning.settle import settle
 from mosb_controller.runtime.logs import build_fields
 from mosb_controller.runtime.metrics import Metrics
+from mosb_controller.runtime.queue import WorkQueue
+from mosb_controller.runtime.written import OwnWrites
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RESYNC_SECONDS = 30.0
-RETRY_SECONDS = 2.0
-STALE_RETRY_SECONDS = 1.0
+RESYNC_SECONDS = 30.0  # an unfinished build is looked at again: timeouts; a safety net
+STALE_RETRY_SECONDS = 1.0  # the watch has not shown our last write yet
 WORKERS = 16  # passes at once: they mostly wait on the API and the registry
 API_THREADS = 16
-MAX_CHECK_ROUNDS = 8
 REFUSAL_GRACE = dt.timedelta(seconds=5)
 
 
@@ -61,7 +73,7 @@ def only(store: Iterable[Any] | None) -> Any:
     return next(iter(store), None) if store is not None else None
 
 
-class BuildController:
+class BuildLoop:
     def __init__(
         self,
         writer: Writer,
@@ -69,34 +81,33 @@ class BuildController:
         checker: ImageChecker,
         record: Callable[[], ClusterRecord | None],
         metrics: Metrics | None = None,
+        own_writes: OwnWrites | None = None,
         # Whole seconds: the API's timestamps have no more, and records compare with them.
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(microsecond=0),
     ) -> None:
         self.writer, self.settings, self.checker = writer, settings, checker
         self.record, self.clock = record, clock
         self.metrics = metrics or Metrics()
+        self.own_writes = own_writes or OwnWrites()
         self.indexes = Indexes()
-        # (priority, order, MOSC): a MOSC without Jobs goes first, so under a burst of
-        # edits builds start before the progress of builds already running is reported.
-        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
-        self._order = itertools.count()
-        self._queued: set[str] = set()
-        self._busy: set[str] = set()
-        self._again: set[str] = set()
-        self._workers: list[asyncio.Task[None]] = []
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._refusals: dict[str, tuple[Refusal, dt.datetime, bool]] = {}  # since, reported
-        # Jobs the watch saw deleted, as (name, owner uid): a Job deleted before any pass
-        # observed it is still an interruption, not a Job to create again.
-        self.deleted_jobs: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=10_000, ttl=3600)
-        # (plural, name, resourceVersion) our own writes replaced: an index still showing
-        # one is behind, and a conditional write from it would only earn a 409.
-        self.outdated: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=10_000, ttl=60)
-        self.passes = 0
         self.leading = asyncio.Event()  # passes run only while set (leader election)
         self.leading.set()
+        self.queue = WorkQueue(
+            self.reconcile,
+            workers=WORKERS,
+            gate=self.leading,
+            on_error=self._failed,
+            # A MOSC without Jobs goes first: under a burst of edits, builds start before
+            # the progress of builds already running is reported.
+            priority=lambda mosc: int(any(True for _ in self.indexes.jobs.get(mosc, ()))),
+        )
+        self._refusals: dict[str, tuple[Refusal, dt.datetime, bool]] = {}  # since, reported
+        # Jobs the watch saw deleted, as (name, owner uid): a Job deleted before any pass
+        # observed it is still an interruption, not a Job to create again. Event loop only.
+        self.deleted_jobs: dict[tuple[str, str], dt.datetime] = {}
         self._api_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="api")
         self._report_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="report")
+        self._check_pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="settle")
 
     async def _api(self, call: Callable[..., T], *args: Any) -> T:
         """Creates and deletes, on threads of their own: under load, Jobs start first."""
@@ -106,72 +117,42 @@ class BuildController:
         """Status, records and events: their own threads, so they never delay a create."""
         return await asyncio.get_running_loop().run_in_executor(self._report_pool, call, *args)
 
-    # -- the queue --------------------------------------------------------------------
     def enqueue(self, mosc: str) -> None:
-        if not self._workers:
-            loop = asyncio.get_running_loop()
-            self._workers = [
-                loop.create_task(self._work(), name=f"build-{i}") for i in range(WORKERS)
-            ]
-        if mosc in self._busy:
-            self._again.add(mosc)  # run once more after the current pass
-        elif mosc not in self._queued:
-            self._queued.add(mosc)
-            has_jobs = any(True for _ in self.indexes.jobs.get(mosc, ()))
-            self._queue.put_nowait((int(has_jobs), next(self._order), mosc))
+        self.queue.add(mosc)
 
     def enqueue_all(self) -> None:
         for name in list(self.indexes.moscs):
-            self.enqueue(name)
+            self.queue.add(name)
 
-    def enqueue_later(self, mosc: str, delay: float) -> None:
-        old = self._timers.pop(mosc, None)
-        if old is not None:
-            old.cancel()
-        self._timers[mosc] = asyncio.get_running_loop().call_later(delay, self.enqueue, mosc)
+    def job_deleted(self, name: str, owner_uid: str) -> None:
+        now = self.clock()
+        self.deleted_jobs = {
+            k: t for k, t in self.deleted_jobs.items() if now - t < dt.timedelta(hours=1)
+        }
+        self.deleted_jobs[(name, owner_uid)] = now
 
     async def stop(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        for task in self._workers:
-            task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await self.queue.stop()
 
-    async def _work(self) -> None:
-        while True:
-            _, _, mosc = await self._queue.get()
-            await self.leading.wait()
-            self._queued.discard(mosc)
-            self._busy.add(mosc)
-            try:
-                await self.reconcile(mosc)
-            except ApiException as exc:
-                level = logging.INFO if exc.status == 409 else logging.WARNING
-                log.log(
-                    level,
-                    "MachineOSConfig %s: API %s %s; retrying",
-                    mosc,
-                    exc.status,
-                    exc.reason,
-                    extra=build_fields(mosc),
-                )
-                if exc.status != 409:  # a conflict is a stale read, retried as designed
-                    self.metrics.reconcile_errors.labels("builds", "api").inc()
-                self.enqueue_later(mosc, RETRY_SECONDS)
-            except Exception:
-                log.exception(
-                    "MachineOSConfig %s: reconcile failed; retrying", mosc, extra=build_fields(mosc)
-                )
-                self.metrics.reconcile_errors.labels("builds", "unexpected").inc()
-                self.enqueue_later(mosc, RETRY_SECONDS * 5)
-            finally:
-                self._busy.discard(mosc)
-                if mosc in self._again:
-                    self._again.discard(mosc)
-                    self.enqueue(mosc)
+    def _failed(self, mosc: str, exc: Exception) -> None:
+        fields = build_fields(mosc)
+        status = api_status(exc)
+        if status is not None:
+            level = logging.INFO if status == 409 else logging.WARNING
+            reason = getattr(exc, "reason", "")
+            log.log(
+                level, "MachineOSConfig %s: API %s %s; retrying", mosc, status, reason, extra=fields
+            )
+            if status != 409:  # a conflict is a stale read, retried as designed
+                self.metrics.reconcile_errors.labels("builds", "api").inc()
+            return
+        log.error(
+            "MachineOSConfig %s: reconcile failed; retrying", mosc, exc_info=exc, extra=fields
+        )
+        self.metrics.reconcile_errors.labels("builds", "unexpected").inc()
 
     # -- one pass ---------------------------------------------------------------------
-    def observe(self, mosc_name: str, images: Mapping[str, ImageCheck]) -> Observed | None:
+    def observe(self, mosc_name: str) -> Observed | None:
         entry = only(self.indexes.moscs.get(mosc_name))
         record = self.record()
         if entry is None or record is None or isinstance(entry[1], str):
@@ -179,10 +160,8 @@ class BuildController:
         uid, mosc = entry
         pool_entry = only(self.indexes.pools.get(mosc.spec.machine_config_pool.name))
         pool = pool_entry[1] if pool_entry else None
-        config = None
-        if pool is not None:
-            name = pool.spec.configuration.name or pool.status.configuration.name
-            config = only(self.indexes.configs.get(name)) if name else None
+        config_name = pool.rendered_config_name if pool is not None else None
+        config = only(self.indexes.configs.get(config_name)) if config_name else None
         mosbs = {m.name: m for m in self.indexes.mosbs.get(mosc_name, ())}
         # Also the Jobs of a MOSB already deleted: a recreated MOSB of the same name must
         # see (and remove) them before it starts.
@@ -199,118 +178,134 @@ class BuildController:
             jobs=jobs,
             pods={name: tuple(self.indexes.pods.get(name, ())) for name in jobs},
             configmaps={name: only(owners) for name, owners in self.indexes.configmaps.items()},
-            images=images,
+            images={},
             now=self.clock(),
             settings=self.settings,
             deleted_jobs=frozenset(self.deleted_jobs),
         )
 
-    async def reconcile(self, mosc_name: str) -> Plan | None:
-        self.passes += 1
+    async def reconcile(self, mosc_name: str) -> float | None:
+        """One pass; returns when to look again (None: at the next event)."""
         entry = only(self.indexes.moscs.get(mosc_name))
         if entry is not None and isinstance(entry[1], str):  # the API accepted what we can't read
-            refusal = Refusal("InvalidMachineOSConfig", entry[1])
-            await self._report_refusal(mosc_name, entry[0], refusal)
-            return None
-        images: dict[str, ImageCheck] = {}
-        obs = self.observe(mosc_name, images)
+            refusal = Refusal(EventReason.INVALID_MACHINE_OS_CONFIG, entry[1])
+            return await self._report_refusal(mosc_name, entry[0], refusal)
+        obs = self.observe(mosc_name)
         if obs is None:
             return None
         if self._behind(obs):  # our last write's watch event is on its way, and enqueues
-            self.enqueue_later(mosc_name, STALE_RETRY_SECONDS)
-            return None
+            return STALE_RETRY_SECONDS
         plan = plan_mosc(obs)
-        # An answer may lead to the next candidate: ask until the plan needs nothing new
-        # (an architecture has at most a few candidates, so this ends quickly).
-        for _ in range(MAX_CHECK_ROUNDS):
-            if not plan.image_checks:
-                break
-            secret = obs.mosc.spec.rendered_image_push_secret.name
-            answers = await self.checker.check_all(plan.image_checks, secret)
-            images.update(zip(plan.image_checks, answers, strict=True))
-            obs = self.observe(mosc_name, images)
-            if obs is None:
-                return None
-            plan = plan_mosc(obs)
-        await self.apply(obs, plan)
+        if plan.image_checks:  # ask the registry until the plan asks nothing new
+            ask = functools.partial(
+                self.checker.answers, push_secret=obs.mosc.spec.rendered_image_push_secret.name
+            )
+            loop = asyncio.get_running_loop()
+            plan, answered = await loop.run_in_executor(self._check_pool, settle, obs, ask)
+            obs = answered
+        later = await self.apply(obs, plan)
         if plan.mosb_name and not _finished(obs, plan):
-            self.enqueue_later(mosc_name, RESYNC_SECONDS)  # timeouts; a safety net
-        return plan
+            later = min(later or RESYNC_SECONDS, RESYNC_SECONDS)
+        return later
 
-    async def apply(self, obs: Observed, plan: Plan) -> None:
+    async def apply(self, obs: Observed, plan: Plan) -> float | None:
+        """The plan's writes, in an order that keeps every crash point recoverable: the
+        MOSB before its Jobs, inputs before the Jobs that mount them, records after."""
         w, ns, mosc = self.writer, self.settings.namespace, obs.mosc.name
-        await self._report_refusal(mosc, obs.mosc_uid, plan.refusal)
-        run, report = self._api, self._report
+        later = await self._report_refusal(mosc, obs.mosc_uid, plan.refusal)
+        run = self._api
         for name in plan.delete_mosbs:
             log.info("removing MachineOSBuild %s", name, extra=build_fields(mosc, name))
-            await run(w.delete_cluster_object, "machineosbuilds", name)
+            await run(w.delete_cluster_object, MACHINE_OS_BUILDS, name)
         if plan.create_mosb is not None:
-            fields = build_fields(mosc, plan.mosb_name)
-            log.info("creating MachineOSBuild %s", plan.mosb_name, extra=fields)
-            await run(w.create_cluster_object, "machineosbuilds", plan.create_mosb)
+            log.info(
+                "creating MachineOSBuild %s",
+                plan.mosb_name,
+                extra=build_fields(mosc, plan.mosb_name),
+            )
+            await run(w.create_cluster_object, MACHINE_OS_BUILDS, plan.create_mosb.to_k8s())
         for body in plan.create_configmaps + plan.create_jobs:
-            meta = body["metadata"]
-            arch = (meta.get("annotations") or {}).get(names.ARCH_ANNOTATION)
-            fields = build_fields(mosc, plan.mosb_name, arch)
-            log.info("creating %s %s", body["kind"], meta["name"], extra=fields)
+            meta: Any = body["metadata"]
+            arch = (meta.get("annotations") or {}).get(ARCH_ANNOTATION)
+            log.info(
+                "creating %s %s",
+                body["kind"],
+                meta["name"],
+                extra=build_fields(mosc, plan.mosb_name, arch),
+            )
         # The inputs first (the pods mount them), then every Job at once.
         for body in plan.create_configmaps:
             await run(w.create_namespaced, body)
         await asyncio.gather(*(run(w.create_namespaced, body) for body in plan.create_jobs))
-        versions = {name: m.resource_version for name, m in obs.mosbs.items()}
-        for name, status in plan.mosb_status.items():
-            new = await report(
-                w.patch_status, "machineosbuilds", name, status, versions[name] or None
-            )
-            self._replaced("machineosbuilds", name, versions, new)
-        for name, changes in plan.mosb_annotations.items():
-            new = await report(w.patch_annotations, "machineosbuilds", name, changes)
-            self._replaced("machineosbuilds", name, versions, new)
-        if plan.mosc_annotations:
-            await report(w.patch_annotations, "machineosconfigs", mosc, plan.mosc_annotations)
-        if plan.mosc_status is not None:
-            await report(w.patch_status, "machineosconfigs", mosc, plan.mosc_status, None)
-        if plan.pool_condition is not None and obs.pool is not None:
-            await report(self._set_pool_condition, obs.pool, plan.pool_condition)
+        await self._write_records(obs, plan)
         await asyncio.gather(
             *(run(w.delete_job, ns, name) for name in plan.delete_jobs),
             *(run(w.delete_configmap, ns, name) for name in plan.delete_configmaps),
         )
-        uids = {m.name: m.uid for m in obs.mosbs.values()} | {mosc: obs.mosc_uid}
+        await self._post_events(obs, plan)
+        return later
+
+    async def _write_records(self, obs: Observed, plan: Plan) -> None:
+        """Status and annotations of the MOSBs, the MOSC, and the pool's condition."""
+        w, mosc, report = self.writer, obs.mosc.name, self._report
+        versions = {name: m.resource_version for name, m in obs.mosbs.items()}
+        for name, status in plan.mosb_status.items():
+            new = await report(
+                w.patch_status, MACHINE_OS_BUILDS, name, status.to_k8s(), versions[name] or None
+            )
+            self._wrote(MACHINE_OS_BUILDS, name, versions, new)
+        for name, changes in plan.mosb_annotations.items():
+            new = await report(w.patch_annotations, MACHINE_OS_BUILDS, name, changes)
+            self._wrote(MACHINE_OS_BUILDS, name, versions, new)
+        if plan.mosc_annotations:
+            await report(w.patch_annotations, MACHINE_OS_CONFIGS, mosc, plan.mosc_annotations)
+        if plan.mosc_status is not None:
+            await report(w.patch_status, MACHINE_OS_CONFIGS, mosc, plan.mosc_status.to_k8s(), None)
+        if plan.pool_condition is not None and obs.pool is not None:
+            await report(self._set_pool_condition, obs.pool, plan.pool_condition)
+
+    async def _post_events(self, obs: Observed, plan: Plan) -> None:
+        uids = {m.name: m.uid for m in obs.mosbs.values()} | {obs.mosc.name: obs.mosc_uid}
         await asyncio.gather(
             *(
-                report(w.post_event, _involved(e, uids.get(e.name)), e.type, e.reason, e.message)
+                self._report(
+                    self.writer.post_event,
+                    _involved(e, uids.get(e.name)),
+                    e.type,
+                    e.reason,
+                    e.message,
+                )
                 for e in plan.events
             )
         )
         for event in plan.events:
             self._log_and_count(obs, event, uids.get(event.name))
 
-    def _replaced(self, plural: str, name: str, versions: dict[str, str], new: str | None) -> None:
+    def _wrote(self, plural: str, name: str, versions: dict[str, str], new: str | None) -> None:
         old = versions.get(name)
         if old and new and new != old:
-            self.outdated[(plural, name, old)] = True
+            self.own_writes.wrote((plural, name), old)
             versions[name] = new
 
     def _behind(self, obs: Observed) -> bool:
-        """Does the index still show an object as it was before one of our writes?"""
+        """Does an index still show an object as it was before one of our writes?"""
         pool = obs.pool
         return any(
-            ("machineosbuilds", m.name, m.resource_version) in self.outdated
+            self.own_writes.behind((MACHINE_OS_BUILDS, m.name), m.resource_version)
             for m in obs.mosbs.values()
         ) or (
             pool is not None
-            and ("machineconfigpools", pool.name, pool.metadata.resource_version or "")
-            in self.outdated
+            and self.own_writes.behind(
+                (MACHINE_CONFIG_POOLS, pool.name), pool.metadata.resource_version or ""
+            )
         )
 
     def _log_and_count(self, obs: Observed, event: EventSpec, uid: str | None) -> None:
         """Every build transition as a log line with its build's fields, and in the
         metrics (once per MachineOSBuild uid, architecture and transition)."""
-        mosc = obs.mosc.name
-        mosb = event.name if event.kind == "MachineOSBuild" else None
-        level = logging.WARNING if event.type == "Warning" else logging.INFO
-        fields = build_fields(mosc, mosb, event.arch)
+        mosb = event.name if event.kind == MOSB_KIND else None
+        level = logging.WARNING if event.type is EventType.WARNING else logging.INFO
+        fields = build_fields(obs.mosc.name, mosb, event.arch)
         log.log(level, "%s: %s", event.reason, event.message, extra=fields)
         if mosb is None or not uid:
             return
@@ -324,37 +319,42 @@ class BuildController:
             seconds = ((job.end or obs.now) - job.start).total_seconds()
         self.metrics.transition(uid, event.reason, event.arch, seconds)
 
-    def _set_pool_condition(self, pool: MachineConfigPool, condition: dict[str, Any]) -> None:
-        kept = [c.to_k8s() for c in pool.status.conditions if c.type != condition["type"]]
-        versions = {pool.name: pool.metadata.resource_version or ""}
+    def _set_pool_condition(
+        self, pool: MachineConfigPool, condition: MachineConfigPoolCondition
+    ) -> None:
+        kept = [c.to_k8s() for c in pool.status.conditions if c.type != condition.type]
+        version = pool.metadata.resource_version or ""
         new = self.writer.patch_status(
-            "machineconfigpools",
+            MACHINE_CONFIG_POOLS,
             pool.name,
-            {"conditions": [*kept, condition]},
-            versions[pool.name] or None,
+            {"conditions": [*kept, condition.to_k8s()]},
+            version or None,
         )
-        self._replaced("machineconfigpools", pool.name, versions, new)
+        self._wrote(MACHINE_CONFIG_POOLS, pool.name, {pool.name: version}, new)
 
-    async def _report_refusal(self, name: str, uid: str, refusal: Refusal | None) -> None:
+    async def _report_refusal(self, name: str, uid: str, refusal: Refusal | None) -> float | None:
         """Tell the admin why nothing is built, once per refusal, and only when it lasts:
-        a MOSC created together with its pool is refused for a moment, never worth an event."""
+        a MOSC created together with its pool is refused for a moment, never worth an
+        event. Returns when to look again to see whether it lasted."""
         if refusal is None or refusal.quiet:
             self._refusals.pop(name, None)
-            return
+            return None
         seen = self._refusals.get(name)
         now = self.clock()
         if seen is None or seen[0] != refusal:
             self._refusals[name] = (refusal, now, False)
-            self.enqueue_later(name, REFUSAL_GRACE.total_seconds())
-            return
+            return REFUSAL_GRACE.total_seconds()
         _, since, reported = seen
-        if reported or now - since < REFUSAL_GRACE:
-            return
+        if reported:
+            return None
+        if now - since < REFUSAL_GRACE:
+            return (REFUSAL_GRACE - (now - since)).total_seconds()
         self._refusals[name] = (refusal, since, True)
         log.warning("MachineOSConfig %s: no build: %s", name, refusal.message)
-        event = EventSpec("MachineOSConfig", name, "Warning", refusal.reason, refusal.message)
+        event = EventSpec(MOSC_KIND, name, EventType.WARNING, refusal.reason, refusal.message)
         involved = _involved(event, uid)
         await self._api(self.writer.post_event, involved, event.type, event.reason, event.message)
+        return None
 
 
 def _finished(obs: Observed, plan: Plan) -> bool:
@@ -365,7 +365,7 @@ def _finished(obs: Observed, plan: Plan) -> bool:
 def _involved(event: EventSpec, uid: str | None) -> dict[str, Any]:
     # `kubectl describe` finds events by the object's uid too: always send it.
     return {
-        "apiVersion": f"{GROUP}/v1",
+        "apiVersion": API_VERSION,
         "kind": event.kind,
         "metadata": {"name": event.name, "uid": uid},
     }

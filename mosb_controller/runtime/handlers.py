@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from api import MachineConfig, MachineConfigPool, MachineOSConfig, describe_validation_error
 from api.names import BUILD_OBJECT_LABEL, GROUP, MOSB_ANNOTATION, MOSC_ANNOTATION, VERSION
+from mosb_controller.arch.writes import PoolView, Seen, pool_view
 from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.informer import NodeInformer
 from mosb_controller.cluster.kube import Writer, load_api_client
@@ -27,16 +28,11 @@ from mosb_controller.planning.observed import (
     mosb_view,
     pod_view,
 )
-from mosb_controller.runtime.builds import BuildController
+from mosb_controller.runtime.builds import BuildLoop
 from mosb_controller.runtime.leader import Leadership
 from mosb_controller.runtime.metrics import Metrics
-from mosb_controller.runtime.recorder import (
-    RECORD_LABELS,
-    ArchitectureRecorder,
-    Observed,
-    PoolView,
-    pool_view,
-)
+from mosb_controller.runtime.recorder import RECORD_LABELS, ArchitectureRecorder
+from mosb_controller.runtime.written import OwnWrites
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,12 +72,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.chunk_size = 500  # list large clusters in pages: a lower memory peak
     memo.settings = _settings
     memo.kube = writer = Writer(load_api_client())
-    memo.recorder = recorder = ArchitectureRecorder(writer, _settings)
+    own_writes = OwnWrites()  # one memory of our writes for both loops
+    memo.recorder = recorder = ArchitectureRecorder(writer, _settings, own_writes)
     memo.metrics = metrics = Metrics()
     metrics.watch_pools(lambda: recorder.record)
     recorder.on_error = lambda: metrics.reconcile_errors.labels("architectures", "api").inc()
-    memo.builds = builds = BuildController(
-        writer, _settings, ImageChecker(writer, _settings), lambda: recorder.record, metrics
+    memo.builds = builds = BuildLoop(
+        writer,
+        _settings,
+        ImageChecker(writer, _settings),
+        lambda: recorder.record,
+        metrics,
+        own_writes,
     )
     metrics.serve(_settings.metrics_address, _settings.metrics_port)
     recorder.on_change = builds.enqueue_all
@@ -115,9 +117,9 @@ def pool_index(name: str, body: kopf.Body, **_: Any) -> dict[str, PoolView]:
 
 
 @kopf.index("configmaps", labels=RECORD_LABELS)
-def configmap_index(name: str, body: kopf.Body, **_: Any) -> dict[str, Observed]:
+def configmap_index(name: str, body: kopf.Body, **_: Any) -> dict[str, Seen]:
     version = str(body.get("metadata", {}).get("resourceVersion", ""))
-    return {name: Observed(version, dict(body.get("data") or {}))}
+    return {name: Seen(version, dict(body.get("data") or {}))}
 
 
 def _recorder(memo: kopf.Memo, **indexes: Any) -> ArchitectureRecorder:
@@ -149,8 +151,8 @@ CONFIGS = (GROUP, VERSION, "machineconfigs")
 OURS = {BUILD_OBJECT_LABEL: "true"}
 
 
-def _builds(memo: kopf.Memo, **indexes: Any) -> BuildController:
-    controller: BuildController = memo.builds
+def _builds(memo: kopf.Memo, **indexes: Any) -> BuildLoop:
+    controller: BuildLoop = memo.builds
     i = controller.indexes
     i.moscs, i.mosbs, i.pools = indexes["mosc_index"], indexes["mosb_index"], indexes["mcp_index"]
     i.configs, i.jobs, i.pods = indexes["config_index"], indexes["job_index"], indexes["pod_index"]
@@ -224,7 +226,7 @@ async def on_mosb(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     _builds(memo, **kwargs).enqueue(mosb_view(body).mosc)
 
 
-def _enqueue_for(controller: BuildController, body: kopf.Body) -> None:
+def _enqueue_for(controller: BuildLoop, body: kopf.Body) -> None:
     """Wake the MOSC a Job, Pod or ConfigMap of ours belongs to."""
     annotations = body.get("metadata", {}).get("annotations") or {}
     mosc = annotations.get(MOSC_ANNOTATION)
@@ -241,7 +243,7 @@ def _enqueue_for(controller: BuildController, body: kopf.Body) -> None:
 async def on_job(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
     view, controller = job_view(body), _builds(memo, **kwargs)
     if type == "DELETED":
-        controller.deleted_jobs[(view.name, view.owner_uid)] = True
+        controller.job_deleted(view.name, view.owner_uid)
     _enqueue_for(controller, body)
 
 

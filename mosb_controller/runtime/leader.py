@@ -18,9 +18,8 @@ import socket
 import threading
 import uuid
 
-from kubernetes.leaderelection import electionconfig, leaderelection
-
-from mosb_controller.cluster.kube import Kube, LeaseLock
+from mosb_controller.cluster.kube import Kube
+from mosb_controller.cluster.lease import LeaseLock, start_election
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,21 +48,18 @@ class Leadership:
         if not s.leader_election:
             self.leading.set()
             return
-        logging.getLogger("leaderelection").setLevel(logging.WARNING)  # a line per retry
-        config = electionconfig.Config(
-            lock=self._lock,
-            lease_duration=s.leader_election_lease_duration_seconds,
-            renew_deadline=s.leader_election_renew_deadline_seconds,
-            retry_period=s.leader_election_retry_period_seconds,
-            onstarted_leading=lambda: loop.call_soon_threadsafe(self._started),
-            onstopped_leading=self._lost,
-        )
-        election = leaderelection.LeaderElection(config)
         log.info(
             "waiting for the Lease %s/%s as %s", s.namespace, s.leader_election_lease_name,
             self.identity,
         )  # fmt: skip
-        threading.Thread(target=election.run, name="leader-election", daemon=True).start()
+        start_election(
+            self._lock,
+            lease_duration=s.leader_election_lease_duration_seconds,
+            renew_deadline=s.leader_election_renew_deadline_seconds,
+            retry_period=s.leader_election_retry_period_seconds,
+            on_started=lambda: loop.call_soon_threadsafe(self._started),
+            on_stopped=self._lost,
+        )
 
     def _started(self) -> None:
         log.info("leading as %s", self.identity)

@@ -3,7 +3,6 @@ doesn't, and that one repository's tags are answered by one listing."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from hack import registry
 from mosb_controller.cluster.imagecheck import ImageChecker, split_tag
-from mosb_controller.planning.observed import RegistryAnswer
+from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
 from mosb_controller.settings import Settings
 from tests.integration.kubelet import push_arch_image
 
@@ -38,6 +37,11 @@ def reg() -> Iterator[registry.LocalRegistry]:
         yield r
 
 
+def check_all(check: ImageChecker, refs: list[str], secret: str) -> list[ImageCheck]:
+    answers = check.answers(refs, secret)
+    return [answers[ref] for ref in refs]
+
+
 def checker(reg: registry.LocalRegistry) -> ImageChecker:
     writer = SecretsOnHand({"push": reg.dockerconfigjson()}, (reg.ca_dir / "ca.crt").read_text())
     settings = Settings(registry_ca_configmap="ca")
@@ -57,7 +61,7 @@ def test_tags_of_one_repository_are_answered_by_one_listing(
     digest = push_arch_image(reg, tmp_path, f"{repo}:build-amd64", "amd64", "check")
     refs = [f"{repo}:build-amd64", f"{repo}:build-arm64", f"{repo}:build-s390x"]
     check = checker(reg)
-    answers = asyncio.run(check.check_all(refs, "push"))
+    answers = check_all(check, refs, "push")
     assert [a.state for a in answers] == [
         RegistryAnswer.EXISTS,
         RegistryAnswer.ABSENT,
@@ -65,15 +69,15 @@ def test_tags_of_one_repository_are_answered_by_one_listing(
     ]
     assert answers[0].digest == digest
     assert check.calls == 2  # one list-tags, one inspect for the tag that exists
-    by_digest = asyncio.run(check.check_all([f"{repo}@{digest}"], "push"))
+    by_digest = check_all(check, [f"{repo}@{digest}"], "push")
     assert by_digest[0].state == RegistryAnswer.EXISTS
 
 
 def test_a_missing_repository_or_secret_is_said(reg: registry.LocalRegistry) -> None:
     check = checker(reg)
     refs = [f"{reg.host}/ocl/never:a", f"{reg.host}/ocl/never:b"]
-    assert {a.state for a in asyncio.run(check.check_all(refs, "push"))} == {RegistryAnswer.ABSENT}
-    unknown = asyncio.run(check.check_all(refs, "no-such-secret"))
+    assert {a.state for a in check_all(check, refs, "push")} == {RegistryAnswer.ABSENT}
+    unknown = check_all(check, refs, "no-such-secret")
     assert {a.state for a in unknown} == {RegistryAnswer.UNKNOWN}
     assert "no-such-secret" in unknown[0].detail
 
@@ -83,4 +87,4 @@ def test_a_registry_that_does_not_answer_is_unknown_not_absent(
 ) -> None:
     check = checker(reg)
     refs = ["127.0.0.1:1/ocl/x:a", "127.0.0.1:1/ocl/x:b"]
-    assert {a.state for a in asyncio.run(check.check_all(refs, "push"))} == {RegistryAnswer.UNKNOWN}
+    assert {a.state for a in check_all(check, refs, "push")} == {RegistryAnswer.UNKNOWN}

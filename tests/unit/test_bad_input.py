@@ -4,7 +4,6 @@ admin strings crafted as shell or YAML stay data inside the one field they belon
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -98,7 +97,7 @@ def test_accepted_mosc_is_planned_or_refused_readably_and_settles(
     plan = plan_mosc(obs)
     assert plan.create_mosb is not None
     # The created MOSB, seen back: planning now works on it, never recreates or drops it.
-    created = json.loads(json.dumps(plan.create_mosb))
+    created = plan.create_mosb.to_k8s()
     created["metadata"].update(uid="uid-mosb", creationTimestamp="2026-11-22T11:00:00Z")
     name = created["metadata"]["name"]
     again = plan_mosc(replace(obs, mosbs={name: mosb_view(created)}))

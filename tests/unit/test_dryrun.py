@@ -136,7 +136,15 @@ def mosb(
         },
     }
     if state is not None:
-        body["status"] = {"conditions": [{"type": state, "status": "True"}]}
+        # as the API stores it: metav1.Condition requires all of these
+        condition = {
+            "type": state,
+            "status": "True",
+            "reason": state,
+            "message": "",
+            "lastTransitionTime": "2026-11-20T10:05:00Z",
+        }
+        body["status"] = {"conditions": [condition]}
     return body
 
 

@@ -20,6 +20,7 @@ from api import (
     ArchBuildPhase,
     MachineConfig,
     MachineConfigPool,
+    MachineOSBuildStatus,
     MachineOSConfig,
     decode_arch_builds,
 )
@@ -31,13 +32,14 @@ from mosb_controller.planning.observed import (
     ImageCheck,
     JobView,
     MosbView,
+    Observed,
     PodView,
     RegistryAnswer,
     job_view,
     mosb_view,
     pod_view,
 )
-from mosb_controller.planning.plan import Observed, Plan, plan_mosc
+from mosb_controller.planning.plan import Plan, plan_mosc
 from mosb_controller.settings import Settings
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -119,6 +121,18 @@ def absent_everywhere(plan: Plan) -> dict[str, ImageCheck]:
     return {ref: ImageCheck(RegistryAnswer.ABSENT) for ref in plan.image_checks}
 
 
+def finished_status(state: str) -> dict[str, Any]:
+    """A MachineOSBuild status whose `state` condition is True, as the API stores it."""
+    condition = {
+        "type": state,
+        "status": "True",
+        "reason": state,
+        "message": "",
+        "lastTransitionTime": "2026-11-22T11:00:00Z",
+    }
+    return {"conditions": [condition]}
+
+
 def created(obs: Observed) -> tuple[Plan, MosbView]:
     """Plan until the MOSB is created (answering registry checks 'absent' unless given)."""
     plan = plan_mosc(obs)
@@ -126,7 +140,7 @@ def created(obs: Observed) -> tuple[Plan, MosbView]:
         obs = replace(obs, images={**absent_everywhere(plan), **obs.images})
         plan = plan_mosc(obs)
     assert plan.create_mosb is not None, plan
-    body = json.loads(json.dumps(plan.create_mosb))
+    body = plan.create_mosb.to_k8s()
     body["metadata"]["uid"] = "uid-mosb"
     body["metadata"]["creationTimestamp"] = "2026-11-22T11:00:00Z"
     return plan, mosb_view(body)
@@ -282,7 +296,7 @@ def test_new_mosb_asks_the_registry_first_then_builds_everything() -> None:
     plan, mosb = created(observed())
     assert {r.phase.value for r in mosb.records.values()} == {"Pending"}
     assert [d.action for d in plan.decisions] == ["build"] * 4
-    meta = plan.create_mosb["metadata"] if plan.create_mosb else {}
+    meta = plan.create_mosb.to_k8s()["metadata"] if plan.create_mosb else {}
     assert meta["ownerReferences"][0]["uid"] == "uid-mosc"
     assert plan.mosc_annotations == {
         "machineconfiguration.openshift.io/current-machine-os-build": mosb.name
@@ -306,7 +320,7 @@ def test_reuses_an_earlier_build_with_the_same_key_only_if_its_image_exists() ->
             "image": f"{REPO}@{DIGEST['arm64']}",
         }
     )
-    done = {"conditions": [{"type": "Succeeded", "status": "True"}]}
+    done = MachineOSBuildStatus.from_k8s(finished_status("Succeeded"))
     old = replace(old, name="worker-old", records={"arm64": record}, status=done)
     ref = f"{REPO}@{DIGEST['arm64']}"
     obs = replace(new_obs, mosbs={old.name: old})
@@ -394,11 +408,11 @@ def test_no_buildable_node_waits_with_a_message_then_fails() -> None:
     assert all("s390x" not in j["metadata"]["name"] for j in plan.create_jobs)
     records = decode_arch_builds(plan.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
     assert records["s390x"].phase.value == "Waiting"
-    assert "s390x" in plan.mosb_status[mosb.name]["conditions"][0]["message"]
+    assert "s390x" in plan.mosb_status[mosb.name].to_k8s()["conditions"][0]["message"]
     waited = replace(mosb, records=records)
     later = replace(obs, now=NOW + dt.timedelta(seconds=Settings().no_node_timeout_seconds + 1))
     failed = progress(later, waited, {}, {})
-    conditions = {c["type"]: c for c in failed.mosb_status[mosb.name]["conditions"]}
+    conditions = {c["type"]: c for c in failed.mosb_status[mosb.name].to_k8s()["conditions"]}
     assert conditions["Failed"]["status"] == "True"
     assert (
         "s390x" in conditions["Failed"]["message"]
@@ -415,7 +429,7 @@ def started(obs: Observed) -> tuple[MosbView, dict[str, JobView]]:
 
 
 def conditions_of(plan: Plan, mosb: MosbView) -> dict[str, dict[str, str]]:
-    return {c["type"]: c for c in plan.mosb_status[mosb.name]["conditions"]}
+    return {c["type"]: c for c in plan.mosb_status[mosb.name].to_k8s()["conditions"]}
 
 
 def test_failure_names_the_architecture_the_job_and_the_cause() -> None:
@@ -441,8 +455,8 @@ def test_failure_names_the_architecture_the_job_and_the_cause() -> None:
         and arm in failed["message"]
         and "RUN make: exit 2" in failed["message"]
     )
-    assert plan.pool_condition is not None and plan.pool_condition["status"] == "True"
-    assert plan.pool_condition["reason"] == "BuildFailed"
+    assert plan.pool_condition is not None and plan.pool_condition.to_k8s()["status"] == "True"
+    assert plan.pool_condition.to_k8s()["reason"] == "BuildFailed"
     assert any(e.reason == "ArchBuildFailed" and "arm64" in e.message for e in plan.events)
 
 
@@ -500,11 +514,12 @@ def test_all_built_then_push_then_published() -> None:
     jobs[push_name] = job(push_name, complete=True, role="push")
     pods[push_name] = [pod(push_name, phase="Succeeded", exit_code=0, message=LIST_DIGEST)]
     done = progress(obs, mosb, jobs, pods)
-    status = done.mosb_status[mosb.name]
+    status = done.mosb_status[mosb.name].to_k8s()
     assert conditions_of(done, mosb)["Succeeded"]["status"] == "True"
     assert status["digestedImagePushSpec"] == f"{REPO}@{LIST_DIGEST}"
     assert status["buildEnd"] > status["buildStart"]
-    assert done.mosc_status == {
+    assert done.mosc_status is not None
+    assert done.mosc_status.to_k8s() == {
         "observedGeneration": 3,
         "currentImagePullSpec": f"{REPO}@{LIST_DIGEST}",
         "machineOSBuild": {
@@ -529,7 +544,9 @@ def test_homogeneous_pool_builds_one_plain_image_without_push() -> None:
     mosb, pods = finish_builds(obs, mosb, jobs)
     plan = progress(obs, mosb, jobs, pods)
     assert not plan.create_jobs
-    assert plan.mosb_status[mosb.name]["digestedImagePushSpec"] == f"{REPO}@{DIGEST['amd64']}"
+    assert (
+        plan.mosb_status[mosb.name].to_k8s()["digestedImagePushSpec"] == f"{REPO}@{DIGEST['amd64']}"
+    )
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -542,10 +559,13 @@ def test_rebuild_recreates_the_mosb_without_reuse_and_is_cleared_when_done() -> 
     fresh_plan = plan_mosc(gone)
     assert fresh_plan.image_checks == []  # no reuse: nothing to ask
     assert fresh_plan.create_mosb is not None
-    assert fresh_plan.create_mosb["metadata"]["annotations"][FORCED_REBUILD_ANNOTATION] == "true"
-    body = json.loads(json.dumps(fresh_plan.create_mosb))
+    assert (
+        fresh_plan.create_mosb.to_k8s()["metadata"]["annotations"][FORCED_REBUILD_ANNOTATION]
+        == "true"
+    )
+    body = fresh_plan.create_mosb.to_k8s()
     body["metadata"]["uid"] = "u2"
-    body["status"] = {"conditions": [{"type": "Succeeded", "status": "True"}]}
+    body["status"] = finished_status("Succeeded")
     served = plan_mosc(replace(gone, mosbs={mosb.name: mosb_view(body)}))
     assert served.mosb_annotations[mosb.name][FORCED_REBUILD_ANNOTATION] is None
     assert served.mosc_annotations[REBUILD_ANNOTATION] is None
@@ -554,7 +574,7 @@ def test_rebuild_recreates_the_mosb_without_reuse_and_is_cleared_when_done() -> 
 def test_retry_failed_recreates_and_is_cleared_once_the_new_build_runs() -> None:
     obs = observed(mosc=mosc(annotations={RETRY_FAILED_ANNOTATION: ""}))
     _, mosb = created(obs)
-    failed = replace(mosb, status={"conditions": [{"type": "Failed", "status": "True"}]})
+    failed = replace(mosb, status=MachineOSBuildStatus.from_k8s(finished_status("Failed")))
     assert plan_mosc(replace(obs, mosbs={mosb.name: failed})).delete_mosbs == [mosb.name]
     again = plan_mosc(replace(obs, mosbs={mosb.name: mosb}))
     assert again.mosc_annotations[RETRY_FAILED_ANNOTATION] is None
