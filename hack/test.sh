@@ -8,4 +8,5 @@ hack/setup.sh
 export PATH="$root/.venv/bin:$PATH"
 echo "== ruff"; ruff check .; ruff format --check .
 echo "== mypy"; mypy
+echo "== import contracts"; lint-imports
 echo "== pytest"; pytest "$@"

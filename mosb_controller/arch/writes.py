@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api import ARCHITECTURES_ANNOTATION
-from mosb_controller.arch.detect import SUPPORTED_ARCHES, ClusterRecord
+from mosb_controller.arch.nodes import SUPPORTED_ARCHES
+from mosb_controller.arch.record import ClusterRecord
 
 
 @dataclass(frozen=True)

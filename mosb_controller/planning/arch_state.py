@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from api import ArchBuildPhase, ArchBuildRecord
+from api import ArchBuildPhase, ArchBuildRecord, PodPhase
 from mosb_controller.planning.observed import JobView, PodView
 
 DIGEST_MESSAGE = re.compile(r"^(sha256:[a-f0-9]{64})\s*$")
@@ -66,7 +66,11 @@ def job_outcome(job: JobView, pods: Sequence[PodView], now: dt.datetime) -> Step
     # is Complete, its pods' results count whatever phase they show.
     if job.complete or not (job.deleting or job.failed):
         for ended in pods:
-            digest = _reported_digest(ended) if job.complete or ended.phase == "Succeeded" else None
+            digest = (
+                _reported_digest(ended)
+                if job.complete or ended.phase == PodPhase.SUCCEEDED
+                else None
+            )
             if digest:
                 end = job.end or ended.finished or now
                 return StepOutcome(ArchBuildPhase.SUCCEEDED, digest, start=start, end=end)
@@ -108,14 +112,14 @@ def job_outcome(job: JobView, pods: Sequence[PodView], now: dt.datetime) -> Step
     # Once a pod has run, the build is under way until the Job says how it ended: a pod
     # that finished before the Job controller noticed, or a retry waiting for its turn,
     # must not read as "not started" again.
-    if pod is not None and pod.phase == "Running":
+    if pod is not None and pod.phase == PodPhase.RUNNING:
         message = f"running on node {pod.node} (Job {job.name}{retry})"
         return StepOutcome(ArchBuildPhase.BUILDING, message=message, start=start)
-    if pod is not None and pod.phase == "Succeeded":
+    if pod is not None and pod.phase == PodPhase.SUCCEEDED:
         message = f"finished on node {pod.node}, Job {job.name} completing"
         return StepOutcome(ArchBuildPhase.BUILDING, message=message, start=start)
-    if pod is not None and (pod.phase == "Failed" or attempts > 1):
-        failures = sum(1 for p in pods if p.phase == "Failed")
+    if pod is not None and (pod.phase == PodPhase.FAILED or attempts > 1):
+        failures = sum(1 for p in pods if p.phase == PodPhase.FAILED)
         message = f"attempt {failures} failed, Job {job.name} retrying"
         return StepOutcome(ArchBuildPhase.BUILDING, message=message, start=start)
     waiting = f": {pod.waiting}" if pod is not None and pod.waiting else ""

@@ -15,7 +15,17 @@ import kopf
 from pydantic import ValidationError
 
 from api import MachineConfig, MachineConfigPool, MachineOSConfig, describe_validation_error
-from api.names import BUILD_OBJECT_LABEL, GROUP, MOSB_ANNOTATION, MOSC_ANNOTATION, VERSION
+from api.names import (
+    BUILD_OBJECT_LABEL,
+    GROUP,
+    MACHINE_CONFIG_POOLS,
+    MACHINE_CONFIGS,
+    MACHINE_OS_BUILDS,
+    MACHINE_OS_CONFIGS,
+    MOSB_ANNOTATION,
+    MOSC_ANNOTATION,
+    VERSION,
+)
 from mosb_controller.arch.writes import PoolView, Seen, pool_view
 from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.informer import NodeInformer
@@ -36,7 +46,7 @@ from mosb_controller.runtime.written import OwnWrites
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
-POOLS = (GROUP, VERSION, "machineconfigpools")
+POOLS = (GROUP, VERSION, MACHINE_CONFIG_POOLS)
 
 
 def configure(settings: Settings) -> None:
@@ -145,9 +155,9 @@ async def on_configmap(memo: kopf.Memo, **kwargs: Any) -> None:
 
 
 # -- builds ------------------------------------------------------------------------------
-MOSCS = (GROUP, VERSION, "machineosconfigs")
-MOSBS = (GROUP, VERSION, "machineosbuilds")
-CONFIGS = (GROUP, VERSION, "machineconfigs")
+MOSCS = (GROUP, VERSION, MACHINE_OS_CONFIGS)
+MOSBS = (GROUP, VERSION, MACHINE_OS_BUILDS)
+CONFIGS = (GROUP, VERSION, MACHINE_CONFIGS)
 OURS = {BUILD_OBJECT_LABEL: "true"}
 
 
