@@ -157,13 +157,7 @@ def observed_from_objects(
     given = _by_kind(objects)
     mosc = _parse(MachineOSConfig, pick_mosc(given["MachineOSConfig"], mosc_name))
     pool_name = mosc.spec.machine_config_pool.name
-    raw_pool = next((p for p in given["MachineConfigPool"] if _name(p) == pool_name), None)
-    pool = _parse(MachineConfigPool, raw_pool) if raw_pool is not None else None
-    rendered = None
-    if pool is not None:
-        config = pool.rendered_config_name
-        raw_config = next((c for c in given["MachineConfig"] if _name(c) == config), None)
-        rendered = _parse(MachineConfig, raw_config) if raw_config is not None else None
+    raw_pool, pool, rendered = _pool(given, pool_name)
     record = _architectures(given["Node"], pool_name, raw_pool)
     pool_arches = record.pools.get(pool_name) if pool is not None else None
     notes = [
@@ -179,11 +173,8 @@ def observed_from_objects(
     in_ns = [
         o for kind in ("Secret", "Job", "Pod") for o in given[kind] if _namespace(o) in (None, ns)
     ]
-    if secrets_checked is None:
-        secrets_checked = bool(given["Secret"])
-        why = "no Secret given"
-    else:
-        why = "Secrets could not be read"
+    why = "Secrets could not be read" if secrets_checked is not None else "no Secret given"
+    secrets_checked = bool(given["Secret"]) if secrets_checked is None else secrets_checked
     secrets = _secrets(mosc, in_ns, ns, secrets_checked, why, notes)
     jobs, pods = _jobs_and_pods(in_ns, mosbs)
     return DryRunObserved(
@@ -205,6 +196,18 @@ def observed_from_objects(
         jobs_known=bool(given["Job"]) if jobs_known is None else jobs_known,
         input_notes=tuple(notes),
     )
+
+
+def _pool(
+    given: Mapping[str, Sequence[Mapping[str, Any]]], name: str
+) -> tuple[Mapping[str, Any] | None, MachineConfigPool | None, MachineConfig | None]:
+    """The pool as given, parsed, and its rendered MachineConfig."""
+    raw_pool = next((p for p in given["MachineConfigPool"] if _name(p) == name), None)
+    pool = _parse(MachineConfigPool, raw_pool) if raw_pool is not None else None
+    config = pool.rendered_config_name if pool is not None else None
+    raw_config = next((c for c in given["MachineConfig"] if _name(c) == config), None)
+    rendered = _parse(MachineConfig, raw_config) if raw_config is not None else None
+    return raw_pool, pool, rendered
 
 
 def _architectures(

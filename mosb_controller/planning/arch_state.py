@@ -106,6 +106,11 @@ def job_outcome(job: JobView, pods: Sequence[PodView], now: dt.datetime) -> Step
             start=start,
             end=job.end or now,
         )
+    return _running(job, pods, start)
+
+
+def _running(job: JobView, pods: Sequence[PodView], start: dt.datetime) -> StepOutcome:
+    """A Job that has not ended: pending, running, or retrying."""
     attempts = len(pods)
     pod = _latest(pods)
     retry = f", attempt {attempts}" if attempts > 1 else ""
@@ -145,45 +150,15 @@ def advance_record(
     if record.phase.is_finished:
         return record, False
     if job is None:
-        creating = record.reason == CREATING and record.phase is ArchBuildPhase.PENDING
-        if creating and not job_deleted and record.start and now - record.start < CREATE_GRACE:
-            return record, False  # created a moment ago; the watch has not shown it yet
-        if record.job is not None and (job_deleted or not creating):
-            return _update(
-                record,
-                ArchBuildPhase.INTERRUPTED,
-                "JobDeleted",
-                f"Job {record.job} was deleted before it finished",
-                end=now,
-            ), False
-        if not may_start:
-            return record, False
-        if buildable_nodes <= 0:
-            since = record.start if record.phase is ArchBuildPhase.WAITING and record.start else now
-            if now - since >= no_node_timeout:
-                return _update(
-                    record,
-                    ArchBuildPhase.FAILED,
-                    "NoBuildableNode",
-                    f"no Ready, schedulable {record.arch} node for "
-                    f"{int(no_node_timeout.total_seconds())}s; "
-                    f"add or uncordon a {record.arch} node, then retry the failed architectures",
-                    start=since,
-                    end=now,
-                ), False
-            return _update(
-                record,
-                ArchBuildPhase.WAITING,
-                "NoBuildableNode",
-                f"waiting for a Ready, schedulable {record.arch} node (none now)",
-                start=since,
-            ), False
-        created = _update(
-            record, ArchBuildPhase.PENDING, CREATING, f"creating Job {job_name}", start=now
+        return _without_job(
+            record,
+            job_name=job_name,
+            buildable_nodes=buildable_nodes,
+            now=now,
+            no_node_timeout=no_node_timeout,
+            may_start=may_start,
+            job_deleted=job_deleted,
         )
-        # Named now: the Job is created before this record is written, so a record naming
-        # a Job that is gone means the Job was deleted (see CREATE_GRACE for watch lag).
-        return created.model_copy(update={"job": job_name}), True
     outcome = job_outcome(job, pods, now)
     image = f"{image_repository}@{outcome.digest}" if outcome.digest else None
     start = (
@@ -205,6 +180,58 @@ def advance_record(
         }
     )
     return updated, False
+
+
+def _without_job(
+    record: ArchBuildRecord,
+    *,
+    job_name: str,
+    buildable_nodes: int,
+    now: dt.datetime,
+    no_node_timeout: dt.timedelta,
+    may_start: bool,
+    job_deleted: bool,
+) -> tuple[ArchBuildRecord, bool]:
+    """No Job is seen: it is being created, was deleted, waits for a node, or starts now."""
+    creating = record.reason == CREATING and record.phase is ArchBuildPhase.PENDING
+    if creating and not job_deleted and record.start and now - record.start < CREATE_GRACE:
+        return record, False  # created a moment ago; the watch has not shown it yet
+    if record.job is not None and (job_deleted or not creating):
+        return _update(
+            record,
+            ArchBuildPhase.INTERRUPTED,
+            "JobDeleted",
+            f"Job {record.job} was deleted before it finished",
+            end=now,
+        ), False
+    if not may_start:
+        return record, False
+    if buildable_nodes <= 0:
+        since = record.start if record.phase is ArchBuildPhase.WAITING and record.start else now
+        if now - since >= no_node_timeout:
+            return _update(
+                record,
+                ArchBuildPhase.FAILED,
+                "NoBuildableNode",
+                f"no Ready, schedulable {record.arch} node for "
+                f"{int(no_node_timeout.total_seconds())}s; "
+                f"add or uncordon a {record.arch} node, then retry the failed architectures",
+                start=since,
+                end=now,
+            ), False
+        return _update(
+            record,
+            ArchBuildPhase.WAITING,
+            "NoBuildableNode",
+            f"waiting for a Ready, schedulable {record.arch} node (none now)",
+            start=since,
+        ), False
+    created = _update(
+        record, ArchBuildPhase.PENDING, CREATING, f"creating Job {job_name}", start=now
+    )
+    # Named now: the Job is created before this record is written, so a record naming
+    # a Job that is gone means the Job was deleted (see CREATE_GRACE for watch lag).
+    return created.model_copy(update={"job": job_name}), True
 
 
 def _update(

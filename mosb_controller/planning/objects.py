@@ -111,36 +111,23 @@ def _common_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def _job(
-    meta: Any,
-    push_secret: str,
-    settings: Settings,
-    container: str,
-    script: str,
-    env: dict[str, str],
-    volumes: list[dict[str, Any]],
-    mounts: list[dict[str, Any]],
-    pod_extra: dict[str, Any],
-) -> dict[str, Any]:
-    inputs_cm = inputs_configmap_name(meta["annotations"][MOSB_ANNOTATION])
+def _volumes(
+    meta: Any, push_secret: str, settings: Settings, extra: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every pod's volumes: the scripts, the push secret, buildah's storage, the registry
+    CA when configured; then the Job's own."""
     volumes = [
         {
             "name": "scripts",
             "configMap": {
-                "name": inputs_cm,
+                "name": inputs_configmap_name(meta["annotations"][MOSB_ANNOTATION]),
                 "defaultMode": 0o555,
                 "items": [{"key": n, "path": n} for n in sorted(script_files())],
             },
         },
         _secret_volume("push-secret", push_secret),
         {"name": "containers-storage", "emptyDir": {}},
-        *volumes,
-    ]
-    mounts = [
-        {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
-        {"name": "push-secret", "mountPath": PUSH_SECRET_MOUNT, "readOnly": True},
-        {"name": "containers-storage", "mountPath": "/var/lib/containers"},
-        *mounts,
+        *extra,
     ]
     if settings.registry_ca_configmap:
         volumes.append(
@@ -152,45 +139,67 @@ def _job(
                 },
             }
         )
+    return volumes
+
+
+def _mounts(settings: Settings, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [
+        {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
+        {"name": "push-secret", "mountPath": PUSH_SECRET_MOUNT, "readOnly": True},
+        {"name": "containers-storage", "mountPath": "/var/lib/containers"},
+        *extra,
+    ]
+    if settings.registry_ca_configmap:
         mounts.append({"name": "registry-ca", "mountPath": CA_MOUNT, "readOnly": True})
+    return mounts
+
+
+def _container(
+    name: str, script: str, env: dict[str, str], mounts: list[dict[str, Any]], settings: Settings
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": settings.builder_image,
+        "command": ["/bin/bash", f"{SCRIPTS_MOUNT}/{script}"],
+        "env": _env(env),
+        "volumeMounts": mounts,
+        "resources": {
+            "requests": {"cpu": settings.build_cpu, "memory": settings.build_memory},
+            "limits": {"memory": settings.build_memory_limit},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        # buildah needs to set uids inside its chroot.
+        "securityContext": {"capabilities": {"add": ["SETUID", "SETGID"]}},
+    }
+
+
+def _job(
+    meta: Any,
+    push_secret: str,
+    settings: Settings,
+    container: str,
+    script: str,
+    env: dict[str, str],
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    pod_extra: dict[str, Any],
+) -> dict[str, Any]:
     pod_meta = {"labels": meta["labels"], "annotations": meta["annotations"]}
+    pod_spec = {
+        "restartPolicy": "Never",
+        "serviceAccountName": settings.build_service_account,
+        "automountServiceAccountToken": False,
+        "containers": [_container(container, script, env, _mounts(settings, mounts), settings)],
+        "volumes": _volumes(meta, push_secret, settings, volumes),
+        **pod_extra,
+    }
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
         "spec": {
             "backoffLimit": settings.build_backoff_limit,
-            "template": {
-                "metadata": pod_meta,
-                "spec": {
-                    "restartPolicy": "Never",
-                    "serviceAccountName": settings.build_service_account,
-                    "automountServiceAccountToken": False,
-                    "containers": [
-                        {
-                            "name": container,
-                            "image": settings.builder_image,
-                            "command": ["/bin/bash", f"{SCRIPTS_MOUNT}/{script}"],
-                            "env": _env(env),
-                            "volumeMounts": mounts,
-                            "resources": {
-                                "requests": {
-                                    "cpu": settings.build_cpu,
-                                    "memory": settings.build_memory,
-                                },
-                                "limits": {"memory": settings.build_memory_limit},
-                            },
-                            "terminationMessagePolicy": "FallbackToLogsOnError",
-                            # buildah needs to set uids inside its chroot.
-                            "securityContext": {
-                                "capabilities": {"add": ["SETUID", "SETGID"]},
-                            },
-                        }
-                    ],
-                    "volumes": volumes,
-                    **pod_extra,
-                },
-            },
+            "template": {"metadata": pod_meta, "spec": pod_spec},
         },
     }
 

@@ -345,9 +345,14 @@ def test_failure_names_arch_and_cause_then_retry_rebuilds_only_it(world: World) 
     failed = next(c for c in world.mosb(name)["status"]["conditions"] if c["type"] == "Failed")
     assert "arm64" in failed["message"] and jobs["arm64"] in failed["message"]
     assert "RUN make: exit 2" in failed["message"]
-    conditions = world.pool()["status"]["conditions"]
-    degraded = next(c for c in conditions if c["type"] == "ImageBuildDegraded")
-    assert degraded["status"] == "True" and degraded["reason"] == "BuildFailed"
+
+    def degraded() -> dict[str, Any]:
+        conditions = world.pool()["status"].get("conditions") or []
+        return next((c for c in conditions if c["type"] == "ImageBuildDegraded"), {})
+
+    # The pool's condition is written after the MOSB's status: wait for it too.
+    eventually(lambda: degraded().get("status") == "True")
+    assert degraded()["status"] == "True" and degraded()["reason"] == "BuildFailed"
 
     world.patch_mosc({"metadata": {"annotations": {"mosb-controller.io/retry-failed": ""}}})
     eventually(lambda: condition(world.current(), "Failed") != "True")

@@ -87,11 +87,22 @@ def test_leader_that_loses_the_lease_exits(election: Election) -> None:
     proc = election.start("leader")
     eventually(lambda: identity(proc), timeout=90, what="leading")
     coordination, namespace = election.coordination, election.namespace
-    lease = coordination.read_namespaced_lease(LEASE, namespace)
-    assert lease.spec is not None
-    lease.spec.holder_identity = "someone-else"
-    lease.spec.renew_time = dt.datetime.now(dt.UTC)
-    coordination.replace_namespaced_lease(LEASE, namespace, lease)
+
+    def take_over() -> bool:
+        """Another holder takes the Lease; False when the leader renewed it meanwhile."""
+        lease = coordination.read_namespaced_lease(LEASE, namespace)
+        assert lease.spec is not None
+        lease.spec.holder_identity = "someone-else"
+        lease.spec.renew_time = dt.datetime.now(dt.UTC)
+        try:
+            coordination.replace_namespaced_lease(LEASE, namespace, lease)
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 409:
+                raise
+            return False
+        return True
+
+    eventually(take_over, timeout=30, what="the Lease taken over")
     assert proc.popen is not None
     assert proc.popen.wait(timeout=60) == 3, proc.log_tail()
     assert "lost the Lease" in proc.log_text()
