@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -153,9 +153,3 @@ class Settings(BaseModel):
                 flag += f" / `--no-{cls.flag(name)[2:]}`"
             rows.append(f"| {flag} | `{env}` | `{info.default}` | {info.description} |")
         return "\n".join(rows)
-
-
-def parse(argv: Sequence[str]) -> Settings:
-    parser = argparse.ArgumentParser()
-    Settings.add_arguments(parser)
-    return Settings.load(parser.parse_args(list(argv)))

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from api import encode_architectures
 from mosb_controller.arch.nodes import NodeFacts
 from mosb_controller.arch.selector import Selector, SelectorError, compile_selector
 
@@ -43,7 +44,7 @@ class ClusterRecord:
 
     def annotation_value(self, pool: str) -> str | None:
         summary = self.pools.get(pool)
-        return None if summary is None else ",".join(summary.architectures)
+        return None if summary is None else encode_architectures(summary.architectures)
 
     def configmap_data(self) -> dict[str, str]:
         """ConfigMap data: `cluster.json` and one `pool.<name>.json` per pool."""

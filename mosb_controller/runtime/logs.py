@@ -8,7 +8,6 @@ JSON format (python-json-logger, already kopf's dependency) emits them as keys.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -56,8 +55,3 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     root.setLevel(level)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def extras(record: logging.LogRecord) -> dict[str, Any]:
-    """The build fields a record carries (for tests and tools)."""
-    return {k: getattr(record, k) for k in BUILD_FIELDS if getattr(record, k, None)}
