@@ -19,6 +19,7 @@ from kubernetes.client import ApiException
 
 from api import GROUP, MachineConfig, MachineConfigPool, MachineOSConfig
 from mosb_controller.arch import ClusterRecord
+from mosb_controller.buildmetrics import build_state
 from mosb_controller.config import Settings
 from mosb_controller.imagecheck import ImageChecker
 from mosb_controller.kube import Writer
@@ -214,6 +215,7 @@ class BuildController:
         images: dict[str, ImageCheck] = {}
         obs = self.observe(mosc_name, images)
         if obs is None:
+            self.metrics.builds.forget(mosc_name)  # deleted, or unreadable: no state to show
             return None
         if self._behind(obs):  # our last write's watch event is on its way, and enqueues
             self.enqueue_later(mosc_name, STALE_RETRY_SECONDS)
@@ -232,6 +234,7 @@ class BuildController:
                 return None
             plan = plan_mosc(obs)
         await self.apply(obs, plan)
+        self.metrics.builds.update(mosc_name, build_state(obs, plan))
         if plan.mosb_name and not _finished(obs, plan):
             self.enqueue_later(mosc_name, RESYNC_SECONDS)  # timeouts; a safety net
         return plan

@@ -82,6 +82,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # leader's loops run passes.
     memo.leadership = leadership = Leadership(writer, _settings)
     recorder.leading = builds.leading = leadership.leading
+    metrics.builds.active = leadership.leading.is_set
     leadership.start(asyncio.get_running_loop())
     memo.informer = NodeInformer(memo.kube.client, recorder.node_changed, recorder.nodes_listed)
     memo.informer.start(asyncio.get_running_loop())

@@ -147,6 +147,7 @@ class MosbView:
     status: Mapping[str, Any] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     resource_version: str = ""
+    rendered_config: str = ""  # the MachineConfig it was built from
 
     def condition_true(self, type_: str) -> bool:
         return any(
@@ -185,6 +186,7 @@ def mosb_view(mosb: Mapping[str, Any]) -> MosbView:
         status=dict(mosb.get("status") or {}),
         annotations=annotations,
         resource_version=str(meta.get("resourceVersion", "")),
+        rendered_config=str((spec.get("machineConfig") or {}).get("name", "")),
     )
 
 
