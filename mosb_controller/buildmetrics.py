@@ -70,6 +70,8 @@ def _outdated(obs: Observed, plan: Plan) -> bool | None:
     build still exists."""
     status = obs.mosc.status
     published = status.machine_os_build.name if status and status.machine_os_build else None
+    written = (plan.mosc_status or {}).get("machineOSBuild") or {}
+    published = written.get("name") or published  # this pass publishes
     if plan.mosb_name is not None:
         return published != plan.mosb_name
     if obs.pool is None:

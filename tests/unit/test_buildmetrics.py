@@ -12,7 +12,18 @@ from mosb_controller.plan import jobs as jobspec
 from mosb_controller.plan.mosb import Observed, plan_mosc
 from mosb_controller.plan.observed import MosbView
 from tests.unit.test_metrics import samples
-from tests.unit.test_plan import POOL, RENDERED, created, job, observed, pod, progress, started
+from tests.unit.test_plan import (
+    LIST_DIGEST,
+    POOL,
+    RENDERED,
+    created,
+    finish_builds,
+    job,
+    observed,
+    pod,
+    progress,
+    started,
+)
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -106,6 +117,19 @@ def test_the_published_image_is_outdated_until_the_current_inputs_build_is_publi
     assert newer_plan.mosb_name != mosb.name
     m.builds.update("worker", build_state(newer, newer_plan))
     assert outdated(m) == 1
+
+
+def test_the_pass_that_publishes_shows_the_image_current() -> None:
+    obs = observed()
+    mosb, jobs = started(obs)
+    mosb, pods = finish_builds(obs, mosb, jobs)
+    push = jobspec.push_job_name(mosb.name)
+    jobs[push] = job(push, complete=True, role="push")
+    pods[push] = [pod(push, phase="Succeeded", exit_code=0, message=LIST_DIGEST)]
+    done = progress(obs, mosb, jobs, pods)
+    assert done.mosc_status is not None  # this pass publishes: not outdated one pass later
+    assert build_state(obs, done).outdated is False
+    assert all(a.start is None for a in build_state(obs, done).arches.values())
 
 
 def rendered(n: str) -> MachineConfig:
