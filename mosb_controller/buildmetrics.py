@@ -66,8 +66,8 @@ def _outdated(obs: Observed, plan: Plan) -> bool | None:
 
     The MOSB name is a hash of the inputs, so with a plan the answer is exact. Under a
     refusal (no inputs to hash: a missing secret, a new architecture without a
-    containerfile) only the rendered config can be compared, and only while the published
-    build still exists."""
+    containerfile) the rendered config and the architecture set are compared, while the
+    published build still exists."""
     status = obs.mosc.status
     published = status.machine_os_build.name if status and status.machine_os_build else None
     written = (plan.mosc_status or {}).get("machineOSBuild") or {}
@@ -84,7 +84,8 @@ def _outdated(obs: Observed, plan: Plan) -> bool | None:
     view = obs.mosbs.get(published)
     if view is None or not view.rendered_config:
         return None
-    return view.rendered_config != config
+    arches = obs.pool_arches.architectures if obs.pool_arches else tuple(view.records)
+    return view.rendered_config != config or set(view.records) != set(arches)
 
 
 class BuildStates(Collector):

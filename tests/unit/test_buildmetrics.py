@@ -23,6 +23,7 @@ from tests.unit.test_plan import (
     pod,
     progress,
     started,
+    summary,
 )
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -149,6 +150,13 @@ def test_under_a_refusal_the_rendered_config_of_the_published_build_decides() ->
     assert outdated(m) == 0  # a missing secret doesn't make the published image old
     moved = replace(refused, pool=with_config("rendered-worker-2"))
     m.builds.update("worker", build_state(moved, plan_mosc(moved)))
+    assert outdated(m) == 1
+    # The published build has two architectures; the pool now has four (it gained nodes
+    # while the operator refuses to plan): the image lacks some of the pool's.
+    _, two = created(observed(pool_arches=summary(["amd64", "arm64"])))
+    two = replace(two, rendered_config="rendered-worker-1")
+    fewer = published(replace(refused, mosbs={two.name: two}), two.name)
+    m.builds.update("worker", build_state(fewer, plan_mosc(fewer)))
     assert outdated(m) == 1
     gone = replace(moved, mosbs={})  # the published build was pruned: can't tell
     m.builds.update("worker", build_state(gone, plan_mosc(gone)))
