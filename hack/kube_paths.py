@@ -37,3 +37,15 @@ def missing_binaries() -> list[str]:
 def kubectl() -> str:
     """The pinned kubectl from the cache (a fresh machine has none on PATH)."""
     return str(cached_bin_dir() / "kubectl")
+
+
+def promtool() -> Path:
+    """The pinned promtool hack/build-promtool.sh builds (hack/setup.sh runs it)."""
+    version = pinned_versions()["PROMETHEUS_VERSION"]
+    return cache_root() / f"prometheus-{version}" / "bin" / "promtool"
+
+
+def prometheus_operator_crds() -> Path:
+    """The ServiceMonitor and PrometheusRule CRDs of the pinned prometheus-operator."""
+    version = pinned_versions()["PROMETHEUS_OPERATOR_VERSION"]
+    return cache_root() / f"prometheus-operator-{version}" / "crds"

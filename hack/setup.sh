@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine (Debian 12, root or sudo):
 # system packages, a virtualenv with the package and its dev tools, and the pinned
-# Kubernetes control-plane binaries + kwok (cached under ~/.cache/mosb-controller).
+# Kubernetes control-plane binaries + kwok, promtool and the prometheus-operator CRDs
+# (cached under ~/.cache/mosb-controller).
 # Idempotent: a second run only checks.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,4 +33,5 @@ if [ ! -f "$stamp" ]; then
 fi
 
 "$root/hack/build-kube.sh" >/dev/null
+"$root/hack/build-promtool.sh" >/dev/null  # promtool and the prometheus-operator CRDs
 log "ready"

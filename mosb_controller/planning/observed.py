@@ -156,6 +156,7 @@ class MosbView:
     status: MachineOSBuildStatus = field(default_factory=MachineOSBuildStatus)
     annotations: Mapping[str, str] = field(default_factory=dict)
     resource_version: str = ""
+    rendered_config: str = ""  # the MachineConfig it was built from
 
     @property
     def state(self) -> BuildProgress | None:
@@ -198,6 +199,7 @@ def mosb_view(mosb: Mapping[str, Any]) -> MosbView:
         status=status,
         annotations=annotations,
         resource_version=str(meta.get("resourceVersion", "")),
+        rendered_config=str((spec.get("machineConfig") or {}).get("name", "")),
     )
 
 

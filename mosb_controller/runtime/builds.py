@@ -38,6 +38,7 @@ from mosb_controller.planning.inputs import Refusal
 from mosb_controller.planning.observed import JobView, MosbView, Observed, PodView
 from mosb_controller.planning.plan import Plan, plan_mosc
 from mosb_controller.planning.settle import settle
+from mosb_controller.runtime.buildmetrics import build_state
 from mosb_controller.runtime.logs import build_fields
 from mosb_controller.runtime.metrics import Metrics
 from mosb_controller.runtime.queue import WorkQueue
@@ -82,6 +83,7 @@ class BuildLoop:
         record: Callable[[], ClusterRecord | None],
         metrics: Metrics | None = None,
         own_writes: OwnWrites | None = None,
+        leading: asyncio.Event | None = None,
         # Whole seconds: the API's timestamps have no more, and records compare with them.
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(microsecond=0),
     ) -> None:
@@ -90,8 +92,7 @@ class BuildLoop:
         self.metrics = metrics or Metrics()
         self.own_writes = own_writes or OwnWrites()
         self.indexes = Indexes()
-        self.leading = asyncio.Event()  # passes run only while set (leader election)
-        self.leading.set()
+        self.leading = leading or _always()  # passes run only while set (leader election)
         self.queue = WorkQueue(
             self.reconcile,
             workers=WORKERS,
@@ -192,6 +193,7 @@ class BuildLoop:
             return await self._report_refusal(mosc_name, entry[0], refusal)
         obs = self.observe(mosc_name)
         if obs is None:
+            self.metrics.builds.forget(mosc_name)  # deleted, or unreadable: no state to show
             return None
         if self._behind(obs):  # our last write's watch event is on its way, and enqueues
             return STALE_RETRY_SECONDS
@@ -204,6 +206,7 @@ class BuildLoop:
             plan, answered = await loop.run_in_executor(self._check_pool, settle, obs, ask)
             obs = answered
         later = await self.apply(obs, plan)
+        self.metrics.builds.update(mosc_name, build_state(obs, plan))
         if plan.mosb_name and not _finished(obs, plan):
             later = min(later or RESYNC_SECONDS, RESYNC_SECONDS)
         return later
@@ -355,6 +358,12 @@ class BuildLoop:
         involved = _involved(event, uid)
         await self._api(self.writer.post_event, involved, event.type, event.reason, event.message)
         return None
+
+
+def _always() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
 
 
 def _finished(obs: Observed, plan: Plan) -> bool:

@@ -83,7 +83,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.settings = _settings
     memo.kube = writer = Writer(load_api_client())
     own_writes = OwnWrites()  # one memory of our writes for both loops
-    memo.recorder = recorder = ArchitectureRecorder(writer, _settings, own_writes)
+    # Followers watch and index like the leader, so a takeover starts warm; only the
+    # leader's loops run passes (both queues wait for `leading`).
+    memo.leadership = leadership = Leadership(writer, _settings)
+    memo.recorder = recorder = ArchitectureRecorder(
+        writer, _settings, own_writes, leading=leadership.leading
+    )
     memo.metrics = metrics = Metrics()
     metrics.watch_pools(lambda: recorder.record)
     recorder.on_error = lambda: metrics.reconcile_errors.labels("architectures", "api").inc()
@@ -94,13 +99,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         lambda: recorder.record,
         metrics,
         own_writes,
+        leading=leadership.leading,
     )
     metrics.serve(_settings.metrics_address, _settings.metrics_port)
     recorder.on_change = builds.enqueue_all
-    # Followers watch and index like the leader, so a takeover starts warm; only the
-    # leader's loops run passes.
-    memo.leadership = leadership = Leadership(writer, _settings)
-    recorder.leading = builds.leading = leadership.leading
+    metrics.builds.active = leadership.leading.is_set
     leadership.start(asyncio.get_running_loop())
     memo.informer = NodeInformer(memo.kube.client, recorder.node_changed, recorder.nodes_listed)
     memo.informer.start(asyncio.get_running_loop())

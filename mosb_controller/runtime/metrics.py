@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mosb_controller.arch import ClusterRecord
+from mosb_controller.runtime.buildmetrics import BuildStates
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no `*_created` series: they only double what a scrape shows
 
@@ -55,13 +56,21 @@ class PoolArchitectures(Collector):
         nodes = GaugeMetricFamily(
             "mosb_pool_nodes", "Nodes of a pool per architecture.", labels=["pool", "arch"]
         )
+        # Builds run on any node of the architecture, not only the pool's: cluster-wide.
+        buildable = GaugeMetricFamily(
+            "mosb_pool_buildable_nodes",
+            "Ready, schedulable nodes in the cluster a build of a pool's architecture can run on.",
+            labels=["pool", "arch"],
+        )
         record = self.record()
         for pool, summary in sorted(record.pools.items() if record else ()):
             count.add_metric([pool], len(summary.architectures))
             for arch, n in sorted(summary.nodes.items()):
                 nodes.add_metric([pool, arch], n)
+                buildable.add_metric([pool, arch], summary.buildable.get(arch, 0))
         yield count
         yield nodes
+        yield buildable
 
 
 class Metrics:
@@ -108,6 +117,15 @@ class Metrics:
             ["loop", "kind"],
             registry=r,
         )
+        # Emitted by the pruner (issue #18): deletes the registry refused (405, unauthorized).
+        self.prune_refused = Counter(
+            "mosb_prune_refused",
+            "Image deletes the registry refused while pruning, by MachineOSConfig and reason.",
+            ["mosc", "reason"],
+            registry=r,
+        )
+        self.builds = BuildStates()  # the current build of each MachineOSConfig, per pass
+        r.register(self.builds)
         self._counted: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=50_000, ttl=86_400)
         self._server: Any = None
 

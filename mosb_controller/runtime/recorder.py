@@ -38,7 +38,13 @@ class ArchitectureRecorder:
     """Owns the record's passes: one key in a work queue of its own, so bursts of events
     coalesce into one pass. `wake()` is cheap and may be called for every event."""
 
-    def __init__(self, kube: Kube, settings: Settings, own_writes: OwnWrites | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        settings: Settings,
+        own_writes: OwnWrites | None = None,
+        leading: asyncio.Event | None = None,
+    ) -> None:
         self.kube = kube
         self.settings = settings
         self._pools: Mapping[str, Iterable[PoolView]] = {}
@@ -51,8 +57,10 @@ class ArchitectureRecorder:
         self.record: arch.ClusterRecord | None = None
         self.on_change: Callable[[], object] = lambda: None  # the record changed
         self.on_error: Callable[[], object] = lambda: None  # a pass failed (for metrics)
-        self.leading = asyncio.Event()  # passes run only while set (leader election)
-        self.leading.set()
+        if leading is None:  # without leader election: always
+            leading = asyncio.Event()
+            leading.set()
+        self.leading = leading  # passes run only while set
         self._queue = WorkQueue(
             self._pass, workers=1, gate=self.leading, on_error=self._failed, base_delay=2.0
         )

@@ -110,6 +110,7 @@ def test_metrics_count_each_architecture_during_a_build(
     held = r"ops-[0-9a-f]+-arm64"
     local.harness.hold.add(held)  # arm64 keeps building while we look
     before = scrape(proc)
+    ops = {"mosc": "ops", "pool": "ops"}
     try:
         local.apply_mosc("ops", entries())
 
@@ -119,7 +120,8 @@ def test_metrics_count_each_architecture_during_a_build(
             done = count(now, "mosb_arch_builds_succeeded_total", arch="amd64")
             was_started = count(before, "mosb_arch_builds_started_total", arch="arm64")
             was_done = count(before, "mosb_arch_builds_succeeded_total", arch="amd64")
-            return now if started > was_started and done > was_done else None
+            building = count(now, "mosb_arch_build_phase", arch="arm64", phase="Building", **ops)
+            return now if started > was_started and done > was_done and building else None
 
         now = cast(
             dict[Any, float],
@@ -128,6 +130,10 @@ def test_metrics_count_each_architecture_during_a_build(
         arm = ("mosb_arch_builds_succeeded_total", {"arch": "arm64"})
         assert count(now, arm[0], **arm[1]) == count(before, arm[0], **arm[1])  # still held
         assert count(now, "mosb_pool_architectures", pool="ops") == 2
+        # What the alerts read: arm64 running since its Job started; nothing published yet.
+        assert count(now, "mosb_arch_build_phase", arch="amd64", phase="Succeeded", **ops) == 1
+        assert count(now, "mosb_arch_build_start_timestamp_seconds", arch="arm64", **ops) > 0
+        assert count(now, "mosb_published_image_outdated", **ops) == 1
     finally:
         local.harness.hold.discard(held)
     succeeded(local, "ops")
@@ -147,6 +153,11 @@ def test_metrics_count_each_architecture_during_a_build(
     assert count(after, "mosb_arch_builds_failed_total", arch="arm64", reason="Failed") == count(
         before, "mosb_arch_builds_failed_total", arch="arm64", reason="Failed"
     )
+
+    def published() -> bool:
+        return count(scrape(proc), "mosb_published_image_outdated", **ops) == 0
+
+    eventually(published, 30, 0.5, what="the published image current in /metrics")
 
 
 def test_rbac_grants_exactly_what_the_operator_used(
