@@ -14,7 +14,7 @@ import kubernetes
 import pytest
 
 from hack import controlplane, kube_paths
-from tests.conftest import control_plane_missing, require
+from tests.support.polling import control_plane_missing, require
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 from kubernetes.client import ApiException
 
 from hack import controlplane
-from tests.conftest import eventually
+from tests.support.polling import eventually
 
 NAMESPACE = "e2e-cluster"
 MANAGED_LABEL = "mosb-controller.io/managed"

@@ -19,9 +19,8 @@ import pytest
 from hack import controlplane, fakenodes, operatoridentity
 from hack.operatorproc import OperatorProcess
 from hack.registry import LocalRegistry, missing_tools
-from tests.conftest import require
-from tests.integration.conftest import delete_quietly, eventually
-from tests.integration.kubelet import FakeKubelet, push_arch_image
+from tests.support.kubelet import FakeKubelet, push_arch_image
+from tests.support.polling import delete_quietly, eventually, require
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
 ARCHES = ("amd64", "arm64", "ppc64le", "s390x")

@@ -21,7 +21,7 @@ from api import (
 )
 from hack import controlplane, fakenodes
 from mosb_controller.cli import main
-from tests.integration.conftest import delete_quietly
+from tests.support.polling import delete_quietly
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
 ARCHES = ("amd64", "arm64", "ppc64le", "s390x")

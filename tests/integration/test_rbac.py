@@ -10,8 +10,9 @@ import pytest
 from kubernetes.client import ApiException
 
 from hack import controlplane, operatoridentity, rbacaudit
+from hack.operatoridentity import NAMESPACE
 from hack.operatorproc import OperatorProcess
-from tests.integration.conftest import NAMESPACE, eventually
+from tests.support.polling import eventually
 
 
 @pytest.fixture(scope="module")
