@@ -22,7 +22,7 @@ from mosb_controller.planning.inputs import BuildInputs
 from mosb_controller.planning.observed import mosb_view
 from mosb_controller.planning.plan import plan_mosc
 from mosb_controller.settings import Settings
-from tests.unit.test_plan import ARCHES, absent_everywhere, observed, summary
+from tests.support.factories import ARCHES, absent_everywhere, observed, summary
 
 CF_ARCHES = ("NoArch", "AMD64", "ARM64", "PPC64LE", "S390X")
 # The CRD's own rules (manifests/crds): what the API server accepts.

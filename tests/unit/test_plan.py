@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -17,9 +17,6 @@ from api import (
     REBUILD_ANNOTATION,
     RETRY_FAILED_ANNOTATION,
     ArchBuildPhase,
-    MachineConfig,
-    MachineConfigPool,
-    MachineOSConfig,
     decode_arch_builds,
 )
 from mosb_controller import arch
@@ -38,84 +35,19 @@ from mosb_controller.planning.observed import (
 )
 from mosb_controller.planning.plan import Observed, Plan, plan_mosc
 from mosb_controller.settings import Settings
+from tests.support.factories import (
+    ARCHES,
+    DIGEST,
+    NOW,
+    REPO,
+    absent_everywhere,
+    mosc,
+    observed,
+    summary,
+)
 
-NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
-REPO = "registry.example.com/ocl/worker"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
 CF_ARCH = {"amd64": "AMD64", "arm64": "ARM64", "ppc64le": "PPC64LE", "s390x": "S390X"}
-DIGEST = {a: "sha256:" + f"{i:x}" * 64 for i, a in enumerate(ARCHES, start=1)}
 LIST_DIGEST = "sha256:" + "e" * 64
-
-
-def mosc(
-    entries: Sequence[tuple[str, str]] = (("NoArch", "RUN echo hi"),),
-    annotations: Mapping[str, str] | None = None,
-    pull_secret: str | None = None,
-) -> MachineOSConfig:
-    spec: dict[str, Any] = {
-        "machineConfigPool": {"name": "worker"},
-        "imageBuilder": {"imageBuilderType": "Job"},
-        "renderedImagePushSecret": {"name": "push"},
-        "renderedImagePushSpec": f"{REPO}:latest",
-        "containerFile": [{"containerfileArch": a, "content": c} for a, c in entries],
-    }
-    if pull_secret:
-        spec["baseImagePullSecret"] = {"name": pull_secret}
-    return MachineOSConfig.from_k8s(
-        {
-            "apiVersion": "machineconfiguration.openshift.io/v1",
-            "kind": "MachineOSConfig",
-            "metadata": {"name": "worker", "generation": 3, "annotations": dict(annotations or {})},
-            "spec": spec,
-        }
-    )
-
-
-POOL = MachineConfigPool.from_k8s(
-    {
-        "apiVersion": "machineconfiguration.openshift.io/v1",
-        "kind": "MachineConfigPool",
-        "metadata": {"name": "worker"},
-        "spec": {"nodeSelector": {}, "configuration": {"name": "rendered-worker-1"}},
-    }
-)
-RENDERED = MachineConfig.from_k8s(
-    {
-        "apiVersion": "machineconfiguration.openshift.io/v1",
-        "kind": "MachineConfig",
-        "metadata": {"name": "rendered-worker-1"},
-        "spec": {"osImageURL": "registry.example.com/rhcos@sha256:" + "0" * 64},
-    }
-)
-
-
-def summary(arches: Sequence[str]) -> arch.ArchSummary:
-    unique = tuple(sorted(set(arches)))
-    return arch.ArchSummary(unique, dict.fromkeys(unique, 1), dict.fromkeys(unique, 1))
-
-
-def observed(**changes: Any) -> Observed:
-    base = Observed(
-        mosc=mosc(),
-        mosc_uid="uid-mosc",
-        pool=POOL,
-        rendered=RENDERED,
-        pool_arches=summary(ARCHES),
-        buildable=dict.fromkeys(ARCHES, 1),
-        secrets={"push": "kubernetes.io/dockerconfigjson"},
-        mosbs={},
-        jobs={},
-        pods={},
-        configmaps={},
-        images={},
-        now=NOW,
-        settings=Settings(namespace="mosb"),
-    )
-    return replace(base, **changes)
-
-
-def absent_everywhere(plan: Plan) -> dict[str, ImageCheck]:
-    return {ref: ImageCheck(RegistryAnswer.ABSENT) for ref in plan.image_checks}
 
 
 def created(obs: Observed) -> tuple[Plan, MosbView]:
