@@ -2,7 +2,7 @@
 kube-controller-manager and kwok with hack/kwok/stages.yaml), with the CRDs applied.
 
 One cluster per session; each test module adds the kwok nodes it needs
-(controlplane.add_nodes). In CI (env CI set) missing binaries fail the run; elsewhere
+(fakenodes.add_nodes). In CI (env CI set) missing binaries fail the run; elsewhere
 the tests skip saying what is missing. A cluster that does not start always fails.
 """
 
@@ -14,6 +14,7 @@ import kubernetes
 import pytest
 
 from hack import controlplane, kube_paths
+from hack.clustercomponents import DEFAULT_KWOK_CONFIG
 from tests.support.polling import control_plane_missing, require
 
 
@@ -24,7 +25,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[controlplane.C
         workdir=tmp_path_factory.mktemp("cluster"),
         bin_dir=kube_paths.cached_bin_dir(),
         with_cluster=True,
-        kwok_config=controlplane.DEFAULT_KWOK_CONFIG,
+        kwok_config=DEFAULT_KWOK_CONFIG,
     )
     try:
         plane.start()

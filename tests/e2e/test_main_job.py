@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from hack import controlplane
+from hack import controlplane, fakenodes
 from hack.localcluster import ARCHES, LocalCluster
 from hack.registry import missing_tools
 from tests.support.e2e import condition, entries, mosbs, succeeded, wait
@@ -114,9 +114,7 @@ def test_added_architecture_builds_only_itself(local: LocalCluster) -> None:
     local.apply_mosc("e2e-grow", entries())
     first = succeeded(local, "e2e-grow")
     assert sorted(digests(first)) == ["amd64", "arm64"]
-    controlplane.add_nodes(
-        local.plane.kubeconfig, ["s390x"], 1, {"pool": "e2e-grow"}, "e2e-grow-more"
-    )
+    fakenodes.add_nodes(local.plane.kubeconfig, ["s390x"], 1, {"pool": "e2e-grow"}, "e2e-grow-more")
 
     def recorded() -> bool:
         annotations = local.get("machineconfigpools", "e2e-grow")["metadata"].get("annotations")
