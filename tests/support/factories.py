@@ -54,28 +54,34 @@ def mosc_body(
 
 
 def pool_body(
-    name: str = "worker", node_selector: Mapping[str, Any] | None = None
+    name: str = "worker",
+    node_selector: Mapping[str, Any] | None = None,
+    machine_config_selector: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A MachineConfigPool whose configuration is `rendered-<name>-1`; its nodeSelector
     selects nodes labelled pool=<name> unless `node_selector` is given."""
     selector = {"matchLabels": {"pool": name}} if node_selector is None else dict(node_selector)
+    spec: dict[str, Any] = {"nodeSelector": selector}
+    if machine_config_selector is not None:
+        spec["machineConfigSelector"] = dict(machine_config_selector)
+    spec["configuration"] = {"name": f"rendered-{name}-1"}
     return {
         "apiVersion": GROUP_VERSION,
         "kind": "MachineConfigPool",
         "metadata": {"name": name},
-        "spec": {"nodeSelector": selector, "configuration": {"name": f"rendered-{name}-1"}},
+        "spec": spec,
     }
 
 
 def rendered_body(
-    pool: str = "worker", os_image_registry: str = "quay.io/openshift"
+    pool: str = "worker", os_image: str = "quay.io/openshift/rhcos@sha256:" + "0" * 64
 ) -> dict[str, Any]:
-    """The pool's rendered MachineConfig `rendered-<pool>-1`, its OS image by digest."""
+    """The pool's rendered MachineConfig `rendered-<pool>-1`."""
     return {
         "apiVersion": GROUP_VERSION,
         "kind": "MachineConfig",
         "metadata": {"name": f"rendered-{pool}-1"},
-        "spec": {"osImageURL": f"{os_image_registry}/rhcos@sha256:" + "0" * 64},
+        "spec": {"osImageURL": os_image},
     }
 
 
@@ -92,7 +98,9 @@ def mosc(
 
 
 POOL = MachineConfigPool.from_k8s(pool_body(node_selector={}))
-RENDERED = MachineConfig.from_k8s(rendered_body(os_image_registry="registry.example.com"))
+RENDERED = MachineConfig.from_k8s(
+    rendered_body(os_image="registry.example.com/rhcos@sha256:" + "0" * 64)
+)
 
 
 def summary(arches: Sequence[str]) -> arch.ArchSummary:
