@@ -14,6 +14,7 @@ import kubernetes
 import pytest
 
 from hack import controlplane, kube_paths
+from tests.support.clusters import client_of, started
 from tests.support.polling import control_plane_missing, require
 
 TESTS = Path(__file__).resolve().parent
@@ -39,22 +40,11 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[controlp
     require(control_plane_missing(), "run hack/setup.sh to build the pinned control plane")
     workdir = tmp_path_factory.mktemp("control-plane")
     plane = controlplane.ControlPlane(workdir=workdir, bin_dir=kube_paths.cached_bin_dir())
-    try:
-        plane.start()
-        controlplane.apply_crds(plane.kubeconfig)
-    except Exception as exc:  # the run must say why, loudly, in CI and out
-        plane.stop()
-        pytest.fail(f"the local control plane did not start: {exc}", pytrace=False)
-    yield plane
-    plane.stop()
-    plane.cleanup()
+    with started(plane, "the local control plane") as started_plane:
+        yield started_plane
 
 
 @pytest.fixture(scope="session")
 def api_client(control_plane: controlplane.ControlPlane) -> Iterator[kubernetes.client.ApiClient]:
-    config = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(control_plane.kubeconfig), client_configuration=config
-    )
-    with kubernetes.client.ApiClient(config) as client:
+    with client_of(control_plane) as client:
         yield client

@@ -15,6 +15,7 @@ import pytest
 
 from hack import controlplane, kube_paths
 from hack.clustercomponents import DEFAULT_KWOK_CONFIG
+from tests.support.clusters import client_of, started
 from tests.support.polling import control_plane_missing, require
 
 
@@ -27,25 +28,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[controlplane.C
         with_cluster=True,
         kwok_config=DEFAULT_KWOK_CONFIG,
     )
-    try:
-        plane.start()
-        controlplane.apply_crds(plane.kubeconfig)
-    except Exception as exc:  # the run must say why, loudly, in CI and out
-        plane.stop()
-        plane.cleanup()
-        pytest.fail(f"the local cluster did not start: {exc}", pytrace=False)
-    yield plane
-    plane.stop()
-    plane.cleanup()
+    with started(plane, "the local cluster") as started_plane:
+        yield started_plane
 
 
 @pytest.fixture(scope="session")
 def cluster_client(
     cluster: controlplane.ControlPlane,
 ) -> Iterator[kubernetes.client.ApiClient]:
-    config = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(cluster.kubeconfig), client_configuration=config
-    )
-    with kubernetes.client.ApiClient(config) as client:
+    with client_of(cluster) as client:
         yield client
