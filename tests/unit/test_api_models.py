@@ -855,6 +855,13 @@ def test_encode_arch_builds_refuses_misfiled_record() -> None:
         encode_arch_builds({"arm64": _amd64_succeeded()})
 
 
+def malformed(decode: Callable[[str], object], value: str, annotation: str) -> str:
+    """The message of the AnnotationError `decode` raises for `value`."""
+    with pytest.raises(AnnotationError, match=f"{annotation} is malformed") as info:
+        decode(value)
+    return str(info.value)
+
+
 def test_arch_digests_codec() -> None:
     encoded = encode_arch_digests({"arm64": DIGEST_B, "amd64": DIGEST_A})
     assert encoded == f'{{"amd64":"{DIGEST_A}","arm64":"{DIGEST_B}"}}'
@@ -867,9 +874,7 @@ def test_arch_digests_codec() -> None:
         ('{"amd64": "latest"}', "entry 'amd64': 'latest' is not an image digest"),
         ("sha256:abc", "not valid JSON"),
     ]:
-        with pytest.raises(AnnotationError, match="arch-digests is malformed") as info:
-            decode_arch_digests(bad)
-        assert problem in str(info.value)
+        assert problem in malformed(decode_arch_digests, bad, "arch-digests")
 
 
 def test_architectures_codec() -> None:
@@ -883,9 +888,7 @@ def test_architectures_codec() -> None:
         ("amd64,amd64", "'amd64' appears more than once"),
         ("amd64;arm64", "'amd64;arm64' is not an architecture"),
     ]:
-        with pytest.raises(AnnotationError, match="architectures is malformed") as info:
-            decode_architectures(bad)
-        assert problem in str(info.value)
+        assert problem in malformed(decode_architectures, bad, "architectures")
     with pytest.raises(ValueError, match="'X86' is not an architecture"):
         encode_architectures(["X86"])
 
