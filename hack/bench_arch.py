@@ -25,7 +25,7 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client import ApiException
 
-from hack import controlplane, fakenodes, operatoridentity
+from hack import controlplane, fakenodes, kube_paths, operatoridentity
 from hack.operatorproc import OperatorProcess
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
@@ -174,7 +174,7 @@ class Bench:
 
 
 def run_size(size: int, trials: int, workdir: Path) -> dict[str, Any]:
-    plane = controlplane.ControlPlane(workdir=workdir, bin_dir=controlplane.kube_bin_dir())
+    plane = controlplane.ControlPlane(workdir=workdir, bin_dir=kube_paths.kube_bin_dir())
     plane.start()
     try:
         controlplane.apply_crds(plane.kubeconfig)

@@ -35,14 +35,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hack import registry
-
 # The rendered Jobs and the cluster data their volumes name: shared with the tests.
-from tests.registry import test_build_push_scripts as contract
-
-ROOT = Path(__file__).resolve().parents[1]
-
-ALL_ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+from hack import jobcontract as contract
+from hack import registry
 
 
 @dataclass(frozen=True)
@@ -151,7 +146,7 @@ def print_table(rows: Sequence[dict[str, Any]], out: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--arches", default=",".join(ALL_ARCHES))
+    ap.add_argument("--arches", default=",".join(contract.ALL_ARCHES))
     ap.add_argument("--payload-mib", type=float, default=8.0, help="per-arch base layer size")
     ap.add_argument("--format", choices=("oci", "docker"), default="oci")
     ap.add_argument("--compare-all", action="store_true", help="also time manifest push --all")

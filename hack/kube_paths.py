@@ -1,11 +1,14 @@
-"""Where hack/build-kube.sh caches the pinned binaries (without building anything)."""
+"""Where hack/build-kube.sh caches the pinned binaries: looked up without building
+anything, or built on first use (kube_bin_dir)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 _HACK = Path(__file__).resolve().parent
+ROOT = _HACK.parent
 
 
 def pinned_versions() -> dict[str, str]:
@@ -49,3 +52,9 @@ def prometheus_operator_crds() -> Path:
     """The ServiceMonitor and PrometheusRule CRDs of the pinned prometheus-operator."""
     version = pinned_versions()["PROMETHEUS_OPERATOR_VERSION"]
     return cache_root() / f"prometheus-operator-{version}" / "crds"
+
+
+def kube_bin_dir() -> Path:
+    """The cached binaries, building them on first use (see hack/build-kube.sh)."""
+    out = subprocess.run([str(_HACK / "build-kube.sh")], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])

@@ -19,7 +19,8 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client import ApiException
 
-from hack import controlplane, operatoridentity
+from hack import controlplane, fakenodes, kube_paths, operatoridentity
+from hack.clustercomponents import DEFAULT_KWOK_CONFIG
 from hack.nodeharness import NodeHarness
 from hack.operatorproc import OperatorProcess
 from hack.registry import LocalRegistry, seed_base_image
@@ -160,8 +161,8 @@ class LocalCluster:
 
     def add_nodes(self, pool: str, arches: Sequence[str], per_arch: int, prefix: str) -> None:
         """kwok nodes in `pool`, waited for until the scheduler may use them."""
-        names = controlplane.add_nodes(self.client, arches, per_arch, {"pool": pool}, prefix)
-        controlplane.wait_nodes_ready(self.client, names)
+        names = fakenodes.add_nodes(self.client, arches, per_arch, {"pool": pool}, prefix)
+        fakenodes.wait_nodes_ready(self.client, names)
 
     def mosc_body(self, name: str, entries: Sequence[tuple[str, str]]) -> dict[str, Any]:
         return {
@@ -211,9 +212,9 @@ def running(
     plane_dir = (workdir or Path(tempfile.mkdtemp(prefix="mosb-cluster-"))) / "control-plane"
     plane = controlplane.ControlPlane(
         workdir=plane_dir,
-        bin_dir=controlplane.kube_bin_dir(),
+        bin_dir=kube_paths.kube_bin_dir(),
         with_cluster=True,
-        kwok_config=controlplane.DEFAULT_KWOK_CONFIG,
+        kwok_config=DEFAULT_KWOK_CONFIG,
     )
     plane.start()
     try:

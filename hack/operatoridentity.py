@@ -10,8 +10,9 @@ from pathlib import Path
 import kubernetes
 
 from hack import controlplane
+from hack.kube_paths import ROOT
 
-RBAC_DIR = controlplane.ROOT / "manifests" / "rbac"
+RBAC_DIR = ROOT / "manifests" / "rbac"
 NAMESPACE = "mosb-controller"
 SERVICE_ACCOUNT = "mosb-controller"
 USER = controlplane.OPERATOR_USER

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hack.controlplane import _die_with_parent, free_port
+from hack.processes import die_with_parent, free_port
 
 # Short leases: a killed operator's successor takes over within seconds (flags win).
 TEST_LEASE_ENV = {
@@ -64,7 +64,7 @@ class OperatorProcess:
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self._wait_live(timeout)
 

@@ -2,7 +2,7 @@
 kube-controller-manager and kwok with hack/kwok/stages.yaml), with the CRDs applied.
 
 One cluster per session; each test module adds the kwok nodes it needs
-(controlplane.add_nodes). In CI (env CI set) missing binaries fail the run; elsewhere
+(fakenodes.add_nodes). In CI (env CI set) missing binaries fail the run; elsewhere
 the tests skip saying what is missing. A cluster that does not start always fails.
 """
 
@@ -14,7 +14,9 @@ import kubernetes
 import pytest
 
 from hack import controlplane, kube_paths
-from tests.conftest import control_plane_missing, require
+from hack.clustercomponents import DEFAULT_KWOK_CONFIG
+from tests.support.clusters import client_of, started
+from tests.support.polling import control_plane_missing, require
 
 
 @pytest.fixture(scope="session")
@@ -24,27 +26,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[controlplane.C
         workdir=tmp_path_factory.mktemp("cluster"),
         bin_dir=kube_paths.cached_bin_dir(),
         with_cluster=True,
-        kwok_config=controlplane.DEFAULT_KWOK_CONFIG,
+        kwok_config=DEFAULT_KWOK_CONFIG,
     )
-    try:
-        plane.start()
-        controlplane.apply_crds(plane.kubeconfig)
-    except Exception as exc:  # the run must say why, loudly, in CI and out
-        plane.stop()
-        plane.cleanup()
-        pytest.fail(f"the local cluster did not start: {exc}", pytrace=False)
-    yield plane
-    plane.stop()
-    plane.cleanup()
+    with started(plane, "the local cluster") as started_plane:
+        yield started_plane
 
 
 @pytest.fixture(scope="session")
 def cluster_client(
     cluster: controlplane.ControlPlane,
 ) -> Iterator[kubernetes.client.ApiClient]:
-    config = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(cluster.kubeconfig), client_configuration=config
-    )
-    with kubernetes.client.ApiClient(config) as client:
+    with client_of(cluster) as client:
         yield client

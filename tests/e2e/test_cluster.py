@@ -14,8 +14,8 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-from hack import controlplane
-from tests.conftest import eventually
+from hack import fakenodes
+from tests.support.polling import eventually
 
 NAMESPACE = "e2e-cluster"
 MANAGED_LABEL = "mosb-controller.io/managed"
@@ -41,10 +41,10 @@ def batch(cluster_client: kubernetes.client.ApiClient) -> kubernetes.client.Batc
 
 @pytest.fixture(scope="module")
 def nodes(cluster_client: kubernetes.client.ApiClient) -> list[str]:
-    names = controlplane.add_nodes(
-        cluster_client, controlplane.ARCHES, 1, {SUITE_LABEL: "cluster"}, "e2e-cluster"
+    names = fakenodes.add_nodes(
+        cluster_client, fakenodes.ARCHES, 1, {SUITE_LABEL: "cluster"}, "e2e-cluster"
     )
-    controlplane.wait_nodes_ready(cluster_client, names, timeout=30)
+    fakenodes.wait_nodes_ready(cluster_client, names, timeout=30)
     return names
 
 
@@ -117,14 +117,14 @@ def test_nodes_of_four_architectures_become_ready_and_schedulable(
     arches = []
     for name in nodes:
         node = raw(core.api_client, core.read_node(name))
-        assert controlplane.node_ready(node), name
+        assert fakenodes.node_ready(node), name
         assert not node["spec"].get("taints"), (name, node["spec"])
         arch = node["metadata"]["labels"][ARCH]
         assert node["status"]["nodeInfo"]["architecture"] == arch
         assert node["metadata"]["labels"]["kubernetes.io/os"] == "linux"
         assert int(node["status"]["allocatable"]["pods"]) > 0
         arches.append(arch)
-    assert sorted(arches) == sorted(controlplane.ARCHES)
+    assert sorted(arches) == sorted(fakenodes.ARCHES)
     leases = kubernetes.client.CoordinationV1Api(core.api_client)
     listed = raw(core.api_client, leases.list_namespaced_lease("kube-node-lease"))
     held = {lease["metadata"]["name"] for lease in listed["items"]}

@@ -23,8 +23,8 @@ from hack import controlplane
 from hack.localcluster import NAMESPACE, LocalCluster
 from hack.operatorproc import OperatorProcess
 from hack.registry import missing_tools
-from tests.conftest import require
-from tests.e2e.test_main_job import condition, entries, mosbs, succeeded, wait
+from tests.support.e2e import condition, entries, mosbs, succeeded, wait
+from tests.support.polling import require
 
 THREE = ("amd64", "arm64", "s390x")
 GROUP = "machineconfiguration.openshift.io"

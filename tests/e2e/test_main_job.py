@@ -10,18 +10,14 @@ from typing import Any, cast
 
 import pytest
 
-from hack import controlplane
+from hack import controlplane, fakenodes
 from hack.localcluster import ARCHES, LocalCluster
 from hack.registry import missing_tools
-from tests.conftest import eventually, require
+from tests.support.e2e import condition, entries, mosbs, succeeded, wait
+from tests.support.polling import require
 
 ROLE = "mosb-controller.io/role"
 MOSB_OF = "mosb-controller.io/machine-os-build"
-COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.e2e.arch=$TARGETARCH"
-
-
-def entries(arm: str = "LABEL io.mosb.e2e.arm=v1") -> list[tuple[str, str]]:
-    return [("NoArch", COMMON), ("ARM64", f"{COMMON}\n{arm}")]
 
 
 @pytest.fixture(scope="module")
@@ -33,26 +29,6 @@ def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
     print(f"operator log: {made.workdir / 'operator.log'}")
 
 
-def wait(check: Any, timeout: float = 120, what: str = "") -> Any:
-    """Poll; an AssertionError inside `check` fails at once (a build that failed)."""
-    return eventually(check, timeout, 0.2, what=what, retry_on=())
-
-
-def mosbs(local: LocalCluster, mosc: str) -> list[dict[str, Any]]:
-    listed = cast(dict[str, Any], local.custom.list_cluster_custom_object(
-        "machineconfiguration.openshift.io", "v1", "machineosbuilds",
-        label_selector=f"machineconfiguration.openshift.io/machine-os-config={mosc}",
-    ))  # fmt: skip
-    return [m for m in listed["items"] if not m["metadata"].get("deletionTimestamp")]
-
-
-def condition(mosb: dict[str, Any], type_: str) -> str | None:
-    for c in (mosb.get("status") or {}).get("conditions") or []:
-        if c["type"] == type_:
-            return str(c["status"])
-    return None
-
-
 def jobs_of(local: LocalCluster, mosb: str, role: str = "build") -> dict[str, dict[str, Any]]:
     found = {}
     for job in local.batch.list_namespaced_job("mosb-controller").items:
@@ -61,18 +37,6 @@ def jobs_of(local: LocalCluster, mosb: str, role: str = "build") -> dict[str, di
         if meta.get("annotations", {}).get(MOSB_OF) == mosb and meta["labels"][ROLE] == role:
             found[meta["name"]] = data
     return found
-
-
-def succeeded(local: LocalCluster, mosc: str, other_than: str = "") -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        for m in mosbs(local, mosc):
-            if m["metadata"]["name"] != other_than and condition(m, "Succeeded") == "True":
-                return m
-            if condition(m, "Failed") == "True":
-                raise AssertionError(json.dumps(m["status"], indent=1))
-        return None
-
-    return cast(dict[str, Any], wait(done, 240, f"a succeeded MOSB of {mosc}"))
 
 
 def digests(mosb: dict[str, Any]) -> dict[str, str]:
@@ -150,9 +114,7 @@ def test_added_architecture_builds_only_itself(local: LocalCluster) -> None:
     local.apply_mosc("e2e-grow", entries())
     first = succeeded(local, "e2e-grow")
     assert sorted(digests(first)) == ["amd64", "arm64"]
-    controlplane.add_nodes(
-        local.plane.kubeconfig, ["s390x"], 1, {"pool": "e2e-grow"}, "e2e-grow-more"
-    )
+    fakenodes.add_nodes(local.plane.kubeconfig, ["s390x"], 1, {"pool": "e2e-grow"}, "e2e-grow-more")
 
     def recorded() -> bool:
         annotations = local.get("machineconfigpools", "e2e-grow")["metadata"].get("annotations")

@@ -18,9 +18,9 @@ import yaml
 
 from hack import controlplane, kube_paths
 from hack.localcluster import NAMESPACE
-from tests.conftest import require
+from tests.support.polling import require
 
-MANIFESTS = controlplane.ROOT / "manifests"
+MANIFESTS = kube_paths.ROOT / "manifests"
 MONITORING = MANIFESTS / "monitoring"
 
 

@@ -14,14 +14,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hack import controlplane, rbacaudit
+from hack.kube_paths import ROOT
 from hack.localcluster import CA_CONFIGMAP, NAMESPACE, LocalCluster
 from hack.operatorpod import OperatorPodRunner
 from hack.operatorproc import OperatorProcess
 from hack.registry import missing_tools
-from tests.conftest import eventually, require
-from tests.e2e.test_main_job import entries, succeeded
+from tests.support.e2e import entries, succeeded
+from tests.support.polling import eventually, require
 
-MANIFESTS = controlplane.ROOT / "manifests"
+MANIFESTS = ROOT / "manifests"
 
 
 def kubectl(plane: controlplane.ControlPlane, *args: str) -> str:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
 from hack import controlplane, operatoridentity
+from hack.operatoridentity import NAMESPACE
 from hack.operatorproc import OperatorProcess
-from tests.conftest import eventually
-
-NAMESPACE = "mosb-controller"
-__all__ = ["delete_quietly", "eventually"]
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +44,3 @@ def operator(
     yield proc
     proc.stop()
     print(f"operator log: {log_path}")
-
-
-def delete_quietly(delete: Callable[..., Any], *args: Any) -> None:
-    with contextlib.suppress(ApiException):
-        delete(*args)

@@ -18,7 +18,7 @@ import pytest
 from api.names import ARCHITECTURES_ANNOTATION
 from hack import controlplane, fakenodes
 from hack.operatorproc import OperatorProcess
-from tests.integration.conftest import delete_quietly, eventually
+from tests.support.polling import delete_quietly, eventually
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
 ARCH_LABEL = "kubernetes.io/arch"

@@ -19,9 +19,9 @@ import pytest
 from hack import controlplane, fakenodes, operatoridentity
 from hack.operatorproc import OperatorProcess
 from hack.registry import LocalRegistry, missing_tools
-from tests.conftest import require
-from tests.integration.conftest import delete_quietly, eventually
-from tests.integration.kubelet import FakeKubelet, push_arch_image
+from tests.support.factories import mosc_body, pool_body, rendered_body
+from tests.support.kubelet import FakeKubelet, push_arch_image
+from tests.support.polling import delete_quietly, eventually, require
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
 ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
@@ -98,18 +98,10 @@ class World:
         self.nodes: dict[str, str] = {}
         for arch in arches:
             self.add_node(arch)
-        self.create("machineconfigs", {
-            "metadata": {"name": f"rendered-{self.name}-1"},
-            "spec": {"osImageURL": f"{registry.host}/base/rhcos:latest"},
-        })  # fmt: skip
-        self.create("machineconfigpools", {
-            "metadata": {"name": self.name},
-            "spec": {
-                "nodeSelector": {"matchLabels": {"pool": self.name}},
-                "machineConfigSelector": {},
-                "configuration": {"name": f"rendered-{self.name}-1"},
-            },
-        })  # fmt: skip
+        self.create(
+            "machineconfigs", rendered_body(self.name, f"{registry.host}/base/rhcos:latest")
+        )
+        self.create("machineconfigpools", pool_body(self.name, machine_config_selector={}))
 
     def add_node(self, arch: str, *, schedulable: bool = True) -> str:
         name = f"{self.name}-{arch}"
@@ -126,13 +118,7 @@ class World:
         self.custom.create_cluster_custom_object(GROUP, VERSION, plural, body)
 
     def mosc_spec(self, entries: list[tuple[str, str]]) -> dict[str, Any]:
-        return {
-            "machineConfigPool": {"name": self.name},
-            "imageBuilder": {"imageBuilderType": "Job"},
-            "renderedImagePushSecret": {"name": "push"},
-            "renderedImagePushSpec": f"{self.repo}:latest",
-            "containerFile": [{"containerfileArch": a, "content": c} for a, c in entries],
-        }
+        return dict(mosc_body(entries, name=self.name, push_spec=f"{self.repo}:latest")["spec"])
 
     def apply_mosc(self, entries: list[tuple[str, str]]) -> None:
         try:

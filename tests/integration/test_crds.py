@@ -2,7 +2,8 @@
 
 Every test runs against a real kube-apiserver (fixture `api_client` in tests/conftest.py)
 and asserts what the server does: OpenAPI validation, defaulting, pruning, the CEL rules
-with upstream's messages, and the printer columns. The controller relies on these
+with upstream's messages (the single-object rules from the table the models' tests share,
+tests/support/validation_cases.py), and the printer columns. The controller relies on these
 behaviours (e.g. that undeclared status fields vanish), so they are checked here rather
 than assumed.
 """
@@ -18,6 +19,9 @@ from typing import Any, cast
 import pytest
 from kubernetes.client import ApiClient, ApiException, CustomObjectsApi
 
+from tests.support import factories
+from tests.support.validation_cases import CASES, MSG_MOSC_NAME, Case
+
 GROUP = "machineconfiguration.openshift.io"
 VERSION = "v1"
 MOSC = "machineosconfigs"
@@ -32,20 +36,7 @@ T1 = "2025-01-01T00:05:00Z"
 T2 = "2025-01-01T00:10:00Z"
 DIGEST = "sha256:" + "ab" * 32
 
-# Upstream's messages (openshift/api machineconfiguration/v1, see manifests/crds/*.yaml).
-MSG_MOSC_NAME = (
-    "MachineOSConfig name must match the referenced MachineConfigPool name; "
-    "can only have one MachineOSConfig per MachineConfigPool"
-)
-MSG_PUSH_SPEC = (
-    "the OCI Image name should follow the host[:port][/namespace]/name format, resembling "
-    "a valid URL without the scheme. Or it must be a valid .svc followed by a port, "
-    "repository, image name, and tag."
-)
-MSG_DIGEST_SUFFIX = (
-    "the OCI Image reference must end with a valid '@sha256:<digest>' suffix, "
-    "where '<digest>' is 64 characters long"
-)
+# Upstream's messages of the transition rules (see manifests/crds/*.yaml).
 MSG_MOSB_SPEC_IMMUTABLE = "machineOSBuildSpec is immutable once set"
 MSG_CONDITIONS_IMMUTABLE = {
     "Succeeded": "once an Succeeded condition is set, conditions are immutable",
@@ -53,8 +44,6 @@ MSG_CONDITIONS_IMMUTABLE = {
     "Interrupted": "once an Interrupted condition is set, conditions are immutable",
 }
 MSG_OBSERVED_GENERATION = "observedGeneration must not move backwards"
-MSG_BUILD_END = "buildEnd must be after buildStart"
-MSG_JOB_REQUIRED = "job is required when imageBuilderType is Job, and forbidden otherwise"
 
 
 def unique(prefix: str) -> str:
@@ -129,22 +118,14 @@ def rejected(call: Callable[[], object], *expected: str) -> str:
 
 
 def mosc_body(name: str, pool: str | None = None, **spec: Any) -> Obj:
-    body: Obj = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "MachineOSConfig",
-        "metadata": {"name": name},
-        "spec": {
-            "machineConfigPool": {"name": pool if pool is not None else name},
-            "imageBuilder": {"imageBuilderType": "Job"},
-            "baseImagePullSecret": {"name": "base-pull-secret"},
-            "renderedImagePushSecret": {"name": "push-secret"},
-            "renderedImagePushSpec": "registry.example.com:5000/ocl/os-image:latest",
-            "containerFile": [
-                {"containerfileArch": "NoArch", "content": "FROM configs AS final\n"},
-                {"containerfileArch": "ARM64", "content": "FROM configs AS final\nRUN true\n"},
-            ],
-        },
-    }
+    body = factories.mosc_body(
+        [("NoArch", "FROM configs AS final\n"), ("ARM64", "FROM configs AS final\nRUN true\n")],
+        name=name,
+        pool=pool,
+        pull_secret="base-pull-secret",  # noqa: S106 - a Secret's name
+        push_secret="push-secret",  # noqa: S106 - a Secret's name
+        push_spec="registry.example.com:5000/ocl/os-image:latest",
+    )
     body["spec"].update(spec)
     return body
 
@@ -270,7 +251,7 @@ def test_valid_machineosbuild_is_accepted(kube: Kube) -> None:
         "relatedObjects": [
             job_ref(f"build-{name}-amd64"),
             job_ref(f"build-{name}-arm64"),
-            # group "" is rejected (see test_object_reference_group_may_not_be_empty)
+            # group "" is rejected (validation case mosb-related-object-group-empty)
             {"group": "core", "resource": "configmaps", "namespace": "mosb", "name": f"mc-{name}"},
         ],
         "buildStart": T0,
@@ -330,12 +311,7 @@ def test_machineconfig_keeps_unknown_ignition_fields_and_prunes_the_rest(kube: K
     assert "notAField" not in got["spec"]
 
 
-# --- 2. MOSC name must match its pool -------------------------------------------------------
-
-
-def test_mosc_name_must_match_pool_name(kube: Kube) -> None:
-    name = unique("pool")
-    rejected(lambda: kube.create(MOSC, mosc_body(name, pool="worker")), MSG_MOSC_NAME)
+# --- 2. MOSC name must match its pool, also after a change -----------------------------------
 
 
 def test_mosc_pool_cannot_be_changed_to_another(kube: Kube) -> None:
@@ -347,91 +323,7 @@ def test_mosc_pool_cannot_be_changed_to_another(kube: Kube) -> None:
     )
 
 
-# --- 3. containerFile list --------------------------------------------------------------------
-
-
-def test_containerfile_at_most_four_entries(kube: Kube) -> None:
-    name = unique("pool")
-    files = [
-        {"containerfileArch": arch, "content": "FROM configs\n"}
-        for arch in ("ARM64", "AMD64", "PPC64LE", "S390X", "NoArch")
-    ]
-    rejected(
-        lambda: kube.create(MOSC, mosc_body(name, containerFile=files)),
-        "spec.containerFile",
-        "must have at most 4 items",
-    )
-    # Four distinct architectures are fine.
-    got = kube.create(MOSC, mosc_body(name, containerFile=files[:4]))
-    assert [f["containerfileArch"] for f in got["spec"]["containerFile"]] == [
-        "ARM64",
-        "AMD64",
-        "PPC64LE",
-        "S390X",
-    ]
-
-
-def test_containerfile_arch_is_a_list_map_key(kube: Kube) -> None:
-    name = unique("pool")
-    files = [
-        {"containerfileArch": "AMD64", "content": "FROM configs\n"},
-        {"containerfileArch": "AMD64", "content": "FROM configs\nRUN true\n"},
-    ]
-    rejected(
-        lambda: kube.create(MOSC, mosc_body(name, containerFile=files)),
-        "spec.containerFile[1]",
-        "Duplicate value",
-        '"containerfileArch":"AMD64"',
-    )
-
-
-def test_containerfile_duplicate_after_defaulting_is_rejected(kube: Kube) -> None:
-    # An entry without an arch defaults to NoArch before the list-map key is checked.
-    name = unique("pool")
-    files = [
-        {"containerfileArch": "NoArch", "content": "FROM configs\n"},
-        {"content": "FROM configs\nRUN true\n"},
-    ]
-    rejected(
-        lambda: kube.create(MOSC, mosc_body(name, containerFile=files)),
-        "Duplicate value",
-        '"containerfileArch":"NoArch"',
-    )
-
-
-def test_containerfile_arch_enum(kube: Kube) -> None:
-    name = unique("pool")
-    files = [{"containerfileArch": "RISCV64", "content": "FROM configs\n"}]
-    rejected(
-        lambda: kube.create(MOSC, mosc_body(name, containerFile=files)),
-        "spec.containerFile[0].containerfileArch",
-        'Unsupported value: "RISCV64"',
-        '"ARM64", "AMD64", "PPC64LE", "S390X", "NoArch"',
-    )
-
-
-def test_containerfile_content_max_4096(kube: Kube) -> None:
-    name = unique("pool")
-    too_long = [{"containerfileArch": "NoArch", "content": "x" * 4097}]
-    rejected(
-        lambda: kube.create(MOSC, mosc_body(name, containerFile=too_long)),
-        "spec.containerFile[0].content",
-        "Too long",
-        "4096",
-    )
-    at_limit = [{"containerfileArch": "NoArch", "content": "x" * 4096}]
-    got = kube.create(MOSC, mosc_body(name, containerFile=at_limit))
-    assert len(got["spec"]["containerFile"][0]["content"]) == 4096
-
-
-def test_containerfile_content_is_required(kube: Kube) -> None:
-    name = unique("pool")
-    files = [{"containerfileArch": "NoArch"}]
-    rejected(
-        lambda: kube.create(MOSC, mosc_body(name, containerFile=files)),
-        "spec.containerFile[0].content",
-        "Required value",
-    )
+# --- 3. containerFile entries are defaulted --------------------------------------------------
 
 
 def test_containerfile_arch_defaults_to_noarch(kube: Kube) -> None:
@@ -443,101 +335,34 @@ def test_containerfile_arch_defaults_to_noarch(kube: Kube) -> None:
     ]
 
 
-def test_containerfile_may_be_omitted(kube: Kube) -> None:
-    name = unique("pool")
-    body = mosc_body(name)
-    del body["spec"]["containerFile"]
-    got = kube.create(MOSC, body)
-    assert "containerFile" not in got["spec"]
+# --- 4. the validation rules of single objects: the table shared with the models -------------
 
 
-# --- 4. renderedImagePushSpec format ------------------------------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_validation_rules(kube: Kube, case: Case) -> None:
+    """Each case of tests/support/validation_cases.py applied to a fresh object: created
+    (spec cases) or written through /status (status cases); accepted as given, or refused
+    with 422 Invalid saying why."""
+    mosc = unique("pool")
+    if case.kind == "MachineOSConfig":
+        plural, body = MOSC, mosc_body(mosc)
+    else:
+        plural, body = MOSB, mosb_body(f"{mosc}-0123abcd", mosc)
+    if case.status:
+        name = kube.create(plural, body)["metadata"]["name"]
 
-VALID_PUSH_SPECS = [
-    "quay.io/name:tag",
-    "quay.io/org/os-image:latest",
-    "registry.example.com:5000/org/os-image:v1.2.3",
-    "127.0.0.1:5000/ocl/os-image:latest",
-    "quay.io/team/sub/group/os-image:worker-0123abcd",
-    "image-registry.openshift-image-registry.svc:5000/openshift-machine-config-operator/os-image:latest",
-    "my_svc.ns.svc:5000/repo/name:tag",
-]
+        def write() -> Obj:
+            return kube.set_status(plural, name, case.written_status())
+    else:
+        edited = case.edited(body)
 
-INVALID_PUSH_SPECS = [
-    "quay.io/org/os-image",  # no tag
-    "quay.io/org/os-image:",  # empty tag
-    f"quay.io/org/os-image@{DIGEST}",  # digest instead of a tag
-    "https://quay.io/org/os-image:latest",  # scheme
-    "localhost:5000/org/os-image:latest",  # host without a dot (and not .svc)
-    "os-image:latest",  # no host
-    "quay.io:123456/org/os-image:latest",  # port longer than 5 digits
-    "quay.io/org/os image:latest",  # space
-    "quay.io/org/os-image:latest/extra",  # path after the tag
-]
+        def write() -> Obj:
+            return kube.create(plural, edited)
 
-
-@pytest.mark.parametrize("spec", VALID_PUSH_SPECS)
-def test_rendered_image_push_spec_valid(kube: Kube, spec: str) -> None:
-    name = unique("pool")
-    got = kube.create(MOSC, mosc_body(name, renderedImagePushSpec=spec))
-    assert got["spec"]["renderedImagePushSpec"] == spec
-
-
-@pytest.mark.parametrize("spec", INVALID_PUSH_SPECS)
-def test_rendered_image_push_spec_invalid(kube: Kube, spec: str) -> None:
-    name = unique("pool")
-    rejected(
-        lambda: kube.create(MOSC, mosc_body(name, renderedImagePushSpec=spec)),
-        "spec.renderedImagePushSpec",
-        MSG_PUSH_SPEC,
-    )
-
-
-def test_rendered_image_push_spec_length(kube: Kube) -> None:
-    name = unique("pool")
-    rejected(
-        lambda: kube.create(MOSC, mosc_body(name, renderedImagePushSpec="")),
-        "spec.renderedImagePushSpec",
-        "at least 1 chars long",
-    )
-    long_spec = "quay.io/" + "a" * 440 + ":tag"
-    assert len(long_spec) > 447
-    rejected(
-        lambda: kube.create(MOSC, mosc_body(name, renderedImagePushSpec=long_spec)),
-        "spec.renderedImagePushSpec",
-        "Too long",
-        "447",
-    )
-
-
-def test_mosb_rendered_image_push_spec_format(kube: Kube) -> None:
-    name = unique("pool-build")
-    rejected(
-        lambda: kube.create(MOSB, mosb_body(name, "pool", renderedImagePushSpec="quay.io/x")),
-        "spec.renderedImagePushSpec",
-        MSG_PUSH_SPEC,
-    )
-
-
-def test_digested_pull_specs_must_carry_a_sha256_digest(kube: Kube) -> None:
-    name = unique("pool")
-    kube.create(MOSC, mosc_body(name))
-    rejected(
-        lambda: kube.set_status(
-            MOSC, name, {"currentImagePullSpec": "registry.example.com/ocl/os-image:latest"}
-        ),
-        "status.currentImagePullSpec",
-        MSG_DIGEST_SUFFIX,
-    )
-    build = f"{name}-0123abcd"
-    kube.create(MOSB, mosb_body(build, name))
-    rejected(
-        lambda: kube.set_status(
-            MOSB, build, {"digestedImagePushSpec": "registry.example.com/ocl/os@sha256:abc"}
-        ),
-        "status.digestedImagePushSpec",
-        MSG_DIGEST_SUFFIX,
-    )
+    if case.valid:
+        case.kept(write())
+    else:
+        rejected(write, *case.server_has)
 
 
 # --- 5. MOSB spec is immutable ------------------------------------------------------------------
@@ -608,24 +433,10 @@ def test_mosb_conditions_immutable_once_terminal(kube: Kube, terminal: str) -> N
     assert got["status"]["conditions"] == final["conditions"]
 
 
-def test_mosb_conditions_at_most_eight(kube: Kube) -> None:
-    mosc = unique("pool")
-    name = f"{mosc}-0123abcd"
-    kube.create(MOSB, mosb_body(name, mosc))
-    conditions = [condition(f"Type{i}", "False") for i in range(9)]
-    rejected(
-        lambda: kube.set_status(MOSB, name, {"conditions": conditions}),
-        "status.conditions",
-        "must have at most 8 items",
-    )
-
-
 def test_mosb_build_times(kube: Kube) -> None:
     mosc = unique("pool")
     name = f"{mosc}-0123abcd"
     kube.create(MOSB, mosb_body(name, mosc))
-    rejected(lambda: kube.set_status(MOSB, name, {"buildEnd": T1}), MSG_BUILD_END)
-    rejected(lambda: kube.set_status(MOSB, name, {"buildStart": T1, "buildEnd": T0}), MSG_BUILD_END)
     kube.set_status(MOSB, name, {"buildStart": T0})
     rejected(
         lambda: kube.set_status(MOSB, name, {"buildStart": T1}), "buildStart is immutable once set"
@@ -634,54 +445,6 @@ def test_mosb_build_times(kube: Kube) -> None:
     rejected(
         lambda: kube.set_status(MOSB, name, {"buildStart": T0, "buildEnd": T2}),
         "buildEnd is immutable once set",
-    )
-
-
-def test_mosb_builder_job_required_for_job_type(kube: Kube) -> None:
-    mosc = unique("pool")
-    name = f"{mosc}-0123abcd"
-    kube.create(MOSB, mosb_body(name, mosc))
-    rejected(
-        lambda: kube.set_status(MOSB, name, {"builder": {"imageBuilderType": "Job"}}),
-        MSG_JOB_REQUIRED,
-    )
-
-
-def test_mosb_related_objects_keyed_by_name_and_resource(kube: Kube) -> None:
-    mosc = unique("pool")
-    name = f"{mosc}-0123abcd"
-    kube.create(MOSB, mosb_body(name, mosc))
-    same = job_ref("build-a")
-    rejected(
-        lambda: kube.set_status(MOSB, name, {"relatedObjects": [same, dict(same)]}),
-        "status.relatedObjects[1]",
-        "Duplicate value",
-    )
-    eleven = [job_ref(f"build-{i}") for i in range(11)]
-    rejected(
-        lambda: kube.set_status(MOSB, name, {"relatedObjects": eleven}),
-        "status.relatedObjects",
-        "must have at most 10 items",
-    )
-
-
-def test_object_reference_group_may_not_be_empty(kube: Kube) -> None:
-    # Upstream's ObjectReference.group is required and must be a DNS-1123 subdomain, so a
-    # core-group object cannot be written with group "" (the usual spelling elsewhere).
-    mosc = unique("pool")
-    name = f"{mosc}-0123abcd"
-    kube.create(MOSB, mosb_body(name, mosc))
-    core = {"group": "", "resource": "configmaps", "namespace": "mosb", "name": "cm"}
-    rejected(
-        lambda: kube.set_status(MOSB, name, {"relatedObjects": [core]}),
-        "status.relatedObjects[0].group",
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters",
-    )
-    without_group = {k: v for k, v in core.items() if k != "group"}
-    rejected(
-        lambda: kube.set_status(MOSB, name, {"relatedObjects": [without_group]}),
-        "status.relatedObjects[0].group",
-        "Required value",
     )
 
 

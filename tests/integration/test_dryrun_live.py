@@ -21,7 +21,8 @@ from api import (
 )
 from hack import controlplane, fakenodes
 from mosb_controller.cli import main
-from tests.integration.conftest import delete_quietly
+from tests.support.factories import mosc_body, pool_body, rendered_body
+from tests.support.polling import delete_quietly
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
 ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
@@ -46,28 +47,17 @@ class LiveWorld:
             labels = {fakenodes.ARCH_LABEL: arch, "pool": self.name}
             self.core.create_node(fakenodes.node(node, labels, info_arch=arch))
             self.core.patch_node(node, {"spec": {"taints": None}})
-        self.create("machineconfigs", "MachineConfig", {
-            "metadata": {"name": f"rendered-{self.name}-1"},
-            "spec": {"osImageURL": "quay.io/openshift/rhcos@sha256:" + "0" * 64},
-        })  # fmt: skip
-        self.create("machineconfigpools", "MachineConfigPool", {
-            "metadata": {"name": self.name},
-            "spec": {
-                "nodeSelector": {"matchLabels": {"pool": self.name}},
-                "machineConfigSelector": {},
-                "configuration": {"name": f"rendered-{self.name}-1"},
-            },
-        })  # fmt: skip
-        self.create("machineosconfigs", "MachineOSConfig", {
-            "metadata": {"name": self.name},
-            "spec": {
-                "machineConfigPool": {"name": self.name},
-                "imageBuilder": {"imageBuilderType": "Job"},
-                "renderedImagePushSecret": {"name": self.secret},
-                "renderedImagePushSpec": f"{self.repo}:latest",
-                "containerFile": [{"containerfileArch": "NoArch", "content": "RUN echo hi"}],
-            },
-        })  # fmt: skip
+        self.create("machineconfigs", "MachineConfig", rendered_body(self.name))
+        self.create(
+            "machineconfigpools",
+            "MachineConfigPool",
+            pool_body(self.name, machine_config_selector={}),
+        )
+        self.create(
+            "machineosconfigs",
+            "MachineOSConfig",
+            mosc_body(name=self.name, push_secret=self.secret, push_spec=f"{self.repo}:latest"),
+        )
         self.core.create_namespaced_secret(
             namespace,
             kubernetes.client.V1Secret.model_validate({

@@ -14,7 +14,7 @@ import pytest
 
 from hack import controlplane, operatoridentity
 from hack.operatorproc import OperatorProcess
-from tests.integration.conftest import delete_quietly, eventually
+from tests.support.polling import delete_quietly, eventually
 
 LEASE = "mosb-controller-leader"
 # Long enough that a takeover within it can only come from the Lease being handed back.

@@ -9,9 +9,10 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-from hack import controlplane, operatoridentity, rbacaudit
+from hack import controlplane, fakenodes, operatoridentity, rbacaudit
+from hack.operatoridentity import NAMESPACE
 from hack.operatorproc import OperatorProcess
-from tests.integration.conftest import NAMESPACE, eventually
+from tests.support.polling import eventually
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def status_of(call: Callable[[], object]) -> int:
 def test_operator_may_not_touch_nodes_or_secrets_elsewhere(
     as_operator: kubernetes.client.ApiClient, core: kubernetes.client.CoreV1Api
 ) -> None:
-    node = controlplane.kwok_node("rbac-victim", "amd64", {})
+    node = fakenodes.kwok_node("rbac-victim", "amd64", {})
     core.create_node(node)
     secret = kubernetes.client.V1Secret(metadata={"name": "elsewhere"}, string_data={"k": "v"})
     core.create_namespaced_secret("default", secret)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from hack import kube_paths
-from tests.conftest import require
+from tests.support.polling import require
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE = ROOT / "manifests" / "monitoring" / "prometheusrule.yaml"

@@ -2,7 +2,8 @@
 
 Every Job and ConfigMap here is rendered by the controller itself
 (``mosb_controller.planning.objects``: ``build_job``, ``push_job``, ``inputs_configmap``) from a
-``BuildInputs``; nothing of the pod contract is written by hand. Each Job's pod runs
+``BuildInputs``, through ``hack/jobcontract.py`` (shared with the push benchmark); nothing
+of the pod contract is written by hand. Each Job's pod runs
 through ``hack/podrunner.py``, which materialises the volumes from the data of the
 ConfigMaps/Secrets they name (applying each volume's ``items``) and runs the container's
 command with its env, expanded like the kubelet: so the exact scripts, args, env and
@@ -23,39 +24,36 @@ import http.server
 import json
 import os
 import re
-import secrets
 import ssl
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from hack import podrunner, registry
+from hack.jobcontract import (
+    ALL_ARCHES,
+    BASE_REPO,
+    RENDERED_CONFIG,
+    REPO,
+    Scenario,
+    assert_ok,
+    build_all,
+    containerfile,
+    digested,
+    env_of,
+    make_inputs,
+    scenario,
+)
 from mosb_controller.planning import objects as jobs
-from mosb_controller.planning.inputs import BuildInputs
-from mosb_controller.settings import Settings
 
 pytestmark = [pytest.mark.registry]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS_DIR = ROOT / "mosb_controller" / "scripts"
-ALL_ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
-REPO = "mosb/os-images"
-BASE_REPO = "ocp/rhcos"
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-POD_TIMEOUT = 300.0
-
-NAMESPACE = "openshift-machine-config-operator"
-CA_CONFIGMAP = "mosb-registry-ca"
-CA_KEY = "ca-bundle.crt"  # the key the CA ConfigMap holds the bundle under
-PUSH_SECRET = "mosb-push-secret"  # noqa: S105 - a Secret's name
-PULL_SECRET = "mosb-pull-secret"  # noqa: S105 - a Secret's name
-RENDERED_CONFIG = "rendered-worker-5b1a0c7e2d"
-UID = "0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"
 MOSB_LABEL = "machineconfiguration.openshift.io/machine-os-build"
 CONFIG_LABEL = "machineconfiguration.openshift.io/rendered-machine-config"
 
@@ -80,162 +78,6 @@ def reg() -> Iterator[registry.LocalRegistry]:
 @pytest.fixture(scope="module")
 def base_image(reg: registry.LocalRegistry) -> str:
     return registry.seed_base_image(reg, BASE_REPO, ALL_ARCHES)
-
-
-# -- the controller's objects and the cluster data they name ------------------------------
-def containerfile(extra: str = "") -> str:
-    """An admin's Containerfile content, in the upstream convention: it starts from the
-    stage ``configs`` the controller renders in front of it. No RUN: nothing may need
-    emulation when building a foreign architecture here."""
-    return (
-        "FROM configs AS final\n"
-        "ARG TARGETARCH\n"
-        'LABEL io.mosb.test.targetarch="${TARGETARCH}"\n'
-        "COPY --from=configs /etc/base-release /usr/share/mosb/base-release\n"
-        f"{extra}"
-    )
-
-
-def make_inputs(
-    reg: registry.LocalRegistry,
-    base: str,
-    arches: Sequence[str],
-    *,
-    mosc: str = "",
-    content: str | None = None,
-) -> BuildInputs:
-    """What the controller would plan from a MOSC targeting ``<registry>/REPO``, its pool
-    having nodes of ``arches``; every architecture gets ``content``."""
-    return BuildInputs(
-        mosc=mosc or f"worker-{secrets.token_hex(4)}",
-        pool="worker",
-        rendered_config=RENDERED_CONFIG,
-        base_image=base,
-        architectures=tuple(sorted(arches)),
-        containerfiles=dict.fromkeys(arches, containerfile() if content is None else content),
-        repository=f"{reg.host}/{REPO}",
-        push_secret=PUSH_SECRET,
-        pull_secret=PULL_SECRET,
-    )
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One MachineOSBuild: its rendered objects, and the data of every ConfigMap and
-    Secret its Jobs' volumes name (as the cluster would hold them)."""
-
-    reg: registry.LocalRegistry
-    inputs: BuildInputs
-    mosb: str
-    settings: Settings
-    wrong_push: bool = False
-    wrong_pull: bool = False
-
-    def configmap(self) -> dict[str, Any]:
-        arches = list(self.inputs.architectures)
-        return jobs.inputs_configmap(self.inputs, self.mosb, UID, arches, self.settings)
-
-    def build_job(self, arch: str) -> dict[str, Any]:
-        return jobs.build_job(self.inputs, self.mosb, UID, arch, self.settings)
-
-    def push_job(self, images: Mapping[str, str]) -> dict[str, Any]:
-        return jobs.push_job(self.inputs, self.mosb, UID, images, self.settings)
-
-    def objects(self) -> dict[tuple[str, str], dict[str, bytes]]:
-        """(kind, name) -> data of the ConfigMaps and Secrets in the Jobs' namespace."""
-        cm = self.configmap()
-        objects = {
-            ("ConfigMap", cm["metadata"]["name"]): {k: v.encode() for k, v in cm["data"].items()},
-            ("ConfigMap", CA_CONFIGMAP): {CA_KEY: (self.reg.ca_dir / "ca.crt").read_bytes()},
-            ("Secret", self.inputs.push_secret): {
-                jobs.DOCKERCONFIG: self.reg.dockerconfigjson(wrong_password=self.wrong_push)
-            },
-        }
-        if self.inputs.pull_secret:
-            objects["Secret", self.inputs.pull_secret] = {
-                jobs.DOCKERCONFIG: self.reg.dockerconfigjson(wrong_password=self.wrong_pull)
-            }
-        return objects
-
-    def volume_data(self, job: Mapping[str, Any]) -> dict[str, dict[str, bytes]]:
-        """Volume name -> the data of the ConfigMap/Secret the volume names; podrunner
-        applies the volume's ``items`` (and modes) as the kubelet does. A volume whose
-        object doesn't exist gets nothing, so podrunner refuses to start the pod (the
-        kubelet would leave it in ContainerCreating)."""
-        objects = self.objects()
-        data: dict[str, dict[str, bytes]] = {}
-        for vol in podrunner.pod_spec_of(job).get("volumes") or []:
-            if "configMap" in vol:
-                key = ("ConfigMap", vol["configMap"]["name"])
-            elif "secret" in vol:
-                key = ("Secret", vol["secret"]["secretName"])
-            else:
-                continue
-            if key in objects:
-                data[vol["name"]] = objects[key]
-        return data
-
-    def run(self, job: Mapping[str, Any], workdir: Path) -> podrunner.PodOutcome:
-        assert job["kind"] == "Job" and job["metadata"]["namespace"] == NAMESPACE
-        return podrunner.run_pod(job, self.volume_data(job), workdir=workdir, timeout=POD_TIMEOUT)
-
-
-def scenario(
-    reg: registry.LocalRegistry,
-    inputs: BuildInputs,
-    *,
-    mosb: str | None = None,
-    image_format: str = "oci",
-    wrong_push: bool = False,
-    wrong_pull: bool = False,
-) -> Scenario:
-    settings = Settings(
-        namespace=NAMESPACE, registry_ca_configmap=CA_CONFIGMAP, image_format=image_format
-    )
-    name = inputs.mosb_name() if mosb is None else mosb
-    return Scenario(reg, inputs, name, settings, wrong_push, wrong_pull)
-
-
-def env_of(job: Mapping[str, Any]) -> dict[str, str]:
-    """The container's env as rendered (``$`` still escaped as ``$$``)."""
-    container = podrunner.pod_spec_of(job)["containers"][0]
-    return {e["name"]: e["value"] for e in container["env"]}
-
-
-@dataclass(frozen=True)
-class Built:
-    arch: str
-    tag_ref: str
-    outcome: podrunner.PodOutcome
-
-
-def build_all(
-    sc: Scenario, tmp_path: Path, arches: Sequence[str] | None = None
-) -> dict[str, Built]:
-    """Run the build Job of every architecture (default: all of the inputs') concurrently,
-    as separate nodes would."""
-    todo = list(sc.inputs.architectures if arches is None else arches)
-
-    def one(arch: str) -> Built:
-        job = sc.build_job(arch)
-        target = f"{sc.inputs.repository}:{sc.inputs.tag(sc.mosb, arch)}"
-        assert env_of(job)["MOSB_TARGET_IMAGE"] == target.replace("$", "$$")
-        return Built(arch, target, sc.run(job, tmp_path / f"build-{arch}"))
-
-    with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-        return {b.arch: b for b in pool.map(one, todo)}
-
-
-def digested(sc: Scenario, built: Mapping[str, Built]) -> dict[str, str]:
-    """arch -> ``<repository>@<digest>``: what the controller records per architecture
-    and hands to the push Job."""
-    return {a: f"{sc.inputs.repository}@{assert_ok(b.outcome)}" for a, b in built.items()}
-
-
-def assert_ok(outcome: podrunner.PodOutcome) -> str:
-    assert outcome.exit_code == 0, (outcome.termination_message, outcome.log_tail)
-    assert DIGEST_RE.match(outcome.termination_message), outcome.termination_message
-    return outcome.termination_message
 
 
 def assert_failed(outcome: podrunner.PodOutcome) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from hack import registry
 from mosb_controller.cluster.imagecheck import ImageChecker, split_tag
 from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
 from mosb_controller.settings import Settings
-from tests.integration.kubelet import push_arch_image
+from tests.support.kubelet import push_arch_image
 
 
 class SecretsOnHand:

@@ -21,7 +21,7 @@ from mosb_controller.planning.inputs import BuildInputs
 from mosb_controller.planning.observed import mosb_view
 from mosb_controller.planning.plan import plan_mosc
 from mosb_controller.settings import Settings
-from tests.unit.test_plan import ARCHES, absent_everywhere, observed, summary
+from tests.support.factories import ARCHES, absent_everywhere, mosc_body, observed, summary
 
 CF_ARCHES = ("NoArch", "AMD64", "ARM64", "PPC64LE", "S390X")
 # The CRD's own rules (manifests/crds): what the API server accepts.
@@ -47,26 +47,20 @@ texts = st.one_of(
 @st.composite
 def mosc_bodies(draw: st.DrawFn) -> dict[str, Any]:
     arches = draw(st.lists(st.sampled_from(CF_ARCHES), unique=True, max_size=5))
-    spec: dict[str, Any] = {
-        "machineConfigPool": {"name": "worker"},
-        "imageBuilder": {"imageBuilderType": "Job"},
-        "renderedImagePushSecret": {"name": draw(st.from_regex(DNS_SUBDOMAIN, fullmatch=True))},
-        "renderedImagePushSpec": draw(st.from_regex(PUSH_SPEC, fullmatch=True).filter(
-            lambda s: len(s) <= 447)),
-        "containerFile": [
-            {"containerfileArch": a, "content": draw(texts.filter(lambda t: 0 < len(t) <= 4096))}
-            for a in arches
-        ],
-    }  # fmt: skip
+    push_secret = draw(st.from_regex(DNS_SUBDOMAIN, fullmatch=True))
+    push_spec = draw(st.from_regex(PUSH_SPEC, fullmatch=True).filter(lambda s: len(s) <= 447))
+    entries = [(a, draw(texts.filter(lambda t: 0 < len(t) <= 4096))) for a in arches]
+    pull_secret = None
     if draw(st.booleans()):
-        spec["baseImagePullSecret"] = {"name": draw(st.from_regex(DNS_SUBDOMAIN, fullmatch=True))}
+        pull_secret = draw(st.from_regex(DNS_SUBDOMAIN, fullmatch=True))
     annotations = draw(st.dictionaries(st.sampled_from(["a", "b/c"]), texts, max_size=2))
-    return {
-        "apiVersion": "machineconfiguration.openshift.io/v1",
-        "kind": "MachineOSConfig",
-        "metadata": {"name": "worker", "annotations": annotations},
-        "spec": spec,
-    }
+    return mosc_body(
+        entries,
+        pull_secret=pull_secret,
+        push_secret=push_secret,
+        push_spec=push_spec,
+        annotations=annotations,
+    )
 
 
 pool_arches = st.lists(st.sampled_from(ARCHES), unique=True, max_size=4)

@@ -11,20 +11,9 @@ from mosb_controller.planning.observed import MosbView, Observed
 from mosb_controller.planning.plan import plan_mosc
 from mosb_controller.runtime.buildmetrics import build_state
 from mosb_controller.runtime.metrics import Metrics
-from tests.unit.test_metrics import samples
-from tests.unit.test_plan import (
-    LIST_DIGEST,
-    POOL,
-    RENDERED,
-    created,
-    finish_builds,
-    job,
-    observed,
-    pod,
-    progress,
-    started,
-    summary,
-)
+from tests.support.builds import LIST_DIGEST, created, finish_builds, job, pod, progress, started
+from tests.support.factories import POOL, RENDERED, observed, summary
+from tests.support.metrics import samples
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 

@@ -21,11 +21,16 @@ from api import (
     encode_arch_builds,
 )
 from mosb_controller.cli import main
+from tests.support.factories import (
+    ARCHES,
+    DIGEST,
+    GROUP_VERSION,
+    REPO,
+    mosc_body,
+    pool_body,
+    rendered_body,
+)
 
-GROUP_VERSION = "machineconfiguration.openshift.io/v1"
-REPO = "registry.example.com/ocl/worker"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
-DIGEST = {a: "sha256:" + f"{i:x}" * 64 for i, a in enumerate(ARCHES, start=1)}
 ENTRIES = [
     ("NoArch", "RUN echo hi"),
     ("S390X", "RUN echo s390x"),
@@ -49,42 +54,14 @@ def mosc(
     annotations: Mapping[str, str] | None = None,
     pull: str | None = None,
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "machineConfigPool": {"name": name},
-        "imageBuilder": {"imageBuilderType": "Job"},
-        "renderedImagePushSecret": {"name": "push"},
-        "renderedImagePushSpec": f"{REPO}:latest",
-        "containerFile": [{"containerfileArch": a, "content": c} for a, c in entries],
-    }
-    if pull:
-        spec["baseImagePullSecret"] = {"name": pull}
-    return {
-        "apiVersion": GROUP_VERSION,
-        "kind": "MachineOSConfig",
-        "metadata": {"name": name, "uid": "uid-mosc", "annotations": dict(annotations or {})},
-        "spec": spec,
-    }
+    return mosc_body(
+        entries, name=name, pull_secret=pull, uid="uid-mosc", annotations=dict(annotations or {})
+    )
 
 
 def pool(name: str = "worker") -> list[dict[str, Any]]:
     """The pool (selecting nodes labelled pool=<name>) and its rendered MachineConfig."""
-    return [
-        {
-            "apiVersion": GROUP_VERSION,
-            "kind": "MachineConfigPool",
-            "metadata": {"name": name},
-            "spec": {
-                "nodeSelector": {"matchLabels": {"pool": name}},
-                "configuration": {"name": f"rendered-{name}-1"},
-            },
-        },
-        {
-            "apiVersion": GROUP_VERSION,
-            "kind": "MachineConfig",
-            "metadata": {"name": f"rendered-{name}-1"},
-            "spec": {"osImageURL": "quay.io/openshift/rhcos@sha256:" + "0" * 64},
-        },
-    ]
+    return [pool_body(name), rendered_body(name)]
 
 
 def nodes(arches: Sequence[str] = ARCHES, pool_name: str = "worker") -> dict[str, Any]:

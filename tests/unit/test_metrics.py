@@ -10,17 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mosb_controller import arch
 from mosb_controller.runtime.metrics import Metrics
+from tests.support.metrics import samples
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = generate_latest(metrics.registry).decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_a_transition_repeated_by_a_second_pass_counts_once() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,10 +17,7 @@ from api import (
     REBUILD_ANNOTATION,
     RETRY_FAILED_ANNOTATION,
     ArchBuildPhase,
-    MachineConfig,
-    MachineConfigPool,
     MachineOSBuildStatus,
-    MachineOSConfig,
     decode_arch_builds,
 )
 from api.names import FORCED_REBUILD_ANNOTATION
@@ -30,193 +26,34 @@ from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.inputs import BuildInputs, build_inputs
 from mosb_controller.planning.observed import (
     ImageCheck,
-    JobView,
     MosbView,
     Observed,
-    PodView,
     RegistryAnswer,
-    job_view,
     mosb_view,
-    pod_view,
 )
 from mosb_controller.planning.plan import Plan, plan_mosc
 from mosb_controller.settings import Settings
+from tests.support.builds import (
+    LIST_DIGEST,
+    created,
+    finish_builds,
+    finished_status,
+    job,
+    pod,
+    progress,
+    started,
+)
+from tests.support.factories import (
+    ARCHES,
+    DIGEST,
+    NOW,
+    REPO,
+    mosc,
+    observed,
+    summary,
+)
 
-NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
-REPO = "registry.example.com/ocl/worker"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
 CF_ARCH = {"amd64": "AMD64", "arm64": "ARM64", "ppc64le": "PPC64LE", "s390x": "S390X"}
-DIGEST = {a: "sha256:" + f"{i:x}" * 64 for i, a in enumerate(ARCHES, start=1)}
-LIST_DIGEST = "sha256:" + "e" * 64
-
-
-def mosc(
-    entries: Sequence[tuple[str, str]] = (("NoArch", "RUN echo hi"),),
-    annotations: Mapping[str, str] | None = None,
-    pull_secret: str | None = None,
-) -> MachineOSConfig:
-    spec: dict[str, Any] = {
-        "machineConfigPool": {"name": "worker"},
-        "imageBuilder": {"imageBuilderType": "Job"},
-        "renderedImagePushSecret": {"name": "push"},
-        "renderedImagePushSpec": f"{REPO}:latest",
-        "containerFile": [{"containerfileArch": a, "content": c} for a, c in entries],
-    }
-    if pull_secret:
-        spec["baseImagePullSecret"] = {"name": pull_secret}
-    return MachineOSConfig.from_k8s(
-        {
-            "apiVersion": "machineconfiguration.openshift.io/v1",
-            "kind": "MachineOSConfig",
-            "metadata": {"name": "worker", "generation": 3, "annotations": dict(annotations or {})},
-            "spec": spec,
-        }
-    )
-
-
-POOL = MachineConfigPool.from_k8s(
-    {
-        "apiVersion": "machineconfiguration.openshift.io/v1",
-        "kind": "MachineConfigPool",
-        "metadata": {"name": "worker"},
-        "spec": {"nodeSelector": {}, "configuration": {"name": "rendered-worker-1"}},
-    }
-)
-RENDERED = MachineConfig.from_k8s(
-    {
-        "apiVersion": "machineconfiguration.openshift.io/v1",
-        "kind": "MachineConfig",
-        "metadata": {"name": "rendered-worker-1"},
-        "spec": {"osImageURL": "registry.example.com/rhcos@sha256:" + "0" * 64},
-    }
-)
-
-
-def summary(arches: Sequence[str]) -> arch.ArchSummary:
-    unique = tuple(sorted(set(arches)))
-    return arch.ArchSummary(unique, dict.fromkeys(unique, 1), dict.fromkeys(unique, 1))
-
-
-def observed(**changes: Any) -> Observed:
-    base = Observed(
-        mosc=mosc(),
-        mosc_uid="uid-mosc",
-        pool=POOL,
-        rendered=RENDERED,
-        pool_arches=summary(ARCHES),
-        buildable=dict.fromkeys(ARCHES, 1),
-        secrets={"push": "kubernetes.io/dockerconfigjson"},
-        mosbs={},
-        jobs={},
-        pods={},
-        configmaps={},
-        images={},
-        now=NOW,
-        settings=Settings(namespace="mosb"),
-    )
-    return replace(base, **changes)
-
-
-def absent_everywhere(plan: Plan) -> dict[str, ImageCheck]:
-    return {ref: ImageCheck(RegistryAnswer.ABSENT) for ref in plan.image_checks}
-
-
-def finished_status(state: str) -> dict[str, Any]:
-    """A MachineOSBuild status whose `state` condition is True, as the API stores it."""
-    condition = {
-        "type": state,
-        "status": "True",
-        "reason": state,
-        "message": "",
-        "lastTransitionTime": "2026-11-22T11:00:00Z",
-    }
-    return {"conditions": [condition]}
-
-
-def created(obs: Observed) -> tuple[Plan, MosbView]:
-    """Plan until the MOSB is created (answering registry checks 'absent' unless given)."""
-    plan = plan_mosc(obs)
-    if plan.image_checks:
-        obs = replace(obs, images={**absent_everywhere(plan), **obs.images})
-        plan = plan_mosc(obs)
-    assert plan.create_mosb is not None, plan
-    body = plan.create_mosb.to_k8s()
-    body["metadata"]["uid"] = "uid-mosb"
-    body["metadata"]["creationTimestamp"] = "2026-11-22T11:00:00Z"
-    return plan, mosb_view(body)
-
-
-def job(
-    name: str,
-    *,
-    complete: bool = False,
-    failed: bool = False,
-    deleting: bool = False,
-    active: int = 0,
-    arch_: str | None = None,
-    role: str = "build",
-    owner: str = "uid-mosb",
-) -> JobView:
-    conditions = []
-    if complete:
-        conditions.append({"type": "Complete", "status": "True"})
-    if failed:
-        conditions.append(
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "x"}
-        )
-    meta: dict[str, Any] = {
-        "name": name,
-        "uid": f"uid-{name}",
-        "ownerReferences": [{"uid": owner, "controller": True}],
-        "labels": {names.ROLE_LABEL: role},
-        "annotations": {
-            names.MOSB_ANNOTATION: "m",
-            **({names.ARCH_ANNOTATION: arch_} if arch_ else {}),
-        },
-    }
-    if deleting:
-        meta["deletionTimestamp"] = "2026-11-22T11:59:00Z"
-    return job_view(
-        {
-            "metadata": meta,
-            "status": {
-                "conditions": conditions,
-                "active": active,
-                "startTime": "2026-11-22T11:01:00Z",
-                **({"completionTime": "2026-11-22T11:30:00Z"} if complete else {}),
-            },
-        }
-    )
-
-
-def pod(
-    job_name: str,
-    *,
-    phase: str,
-    exit_code: int | None = None,
-    message: str | None = None,
-    node: str = "node-1",
-    job_uid: str | None = None,
-) -> PodView:
-    status: dict[str, Any] = {"phase": phase}
-    if exit_code is not None:
-        status["containerStatuses"] = [
-            {"state": {"terminated": {"exitCode": exit_code, "message": message}}}
-        ]
-    return pod_view(
-        {
-            "metadata": {
-                "name": f"{job_name}-abcde",
-                "labels": {
-                    "batch.kubernetes.io/job-name": job_name,
-                    "batch.kubernetes.io/controller-uid": job_uid or f"uid-{job_name}",
-                },
-                "creationTimestamp": "2026-11-22T11:01:00Z",
-            },
-            "spec": {"nodeName": node},
-            "status": status,
-        }
-    )
 
 
 def inputs_of(obs: Observed) -> BuildInputs:
@@ -387,20 +224,6 @@ def test_env_values_are_escaped_for_the_kubelet() -> None:
     assert env["MOSB_TARGET_IMAGE"] == "registry.example.com/a$$(HOME):m-amd64"
 
 
-def progress(
-    obs: Observed, mosb: MosbView, jobs: Mapping[str, JobView], pods: Mapping[str, list[PodView]]
-) -> Plan:
-    return plan_mosc(
-        replace(
-            obs,
-            mosbs={mosb.name: mosb},
-            jobs=dict(jobs),
-            pods=dict(pods),
-            configmaps={jobspec.inputs_configmap_name(mosb.name): mosb.uid},
-        )
-    )
-
-
 def test_no_buildable_node_waits_with_a_message_then_fails() -> None:
     obs = observed(buildable={"amd64": 1, "arm64": 1, "ppc64le": 1, "s390x": 0})
     _, mosb = created(obs)
@@ -418,14 +241,6 @@ def test_no_buildable_node_waits_with_a_message_then_fails() -> None:
         "s390x" in conditions["Failed"]["message"]
         and "NoBuildableNode" in conditions["Failed"]["message"]
     )
-
-
-def started(obs: Observed) -> tuple[MosbView, dict[str, JobView]]:
-    _, mosb = created(obs)
-    plan = progress(obs, mosb, {}, {})
-    records = decode_arch_builds(plan.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
-    jobs = {n: job(n, active=1) for n in (j["metadata"]["name"] for j in plan.create_jobs)}
-    return replace(mosb, records=records), jobs
 
 
 def conditions_of(plan: Plan, mosb: MosbView) -> dict[str, dict[str, str]]:
@@ -486,19 +301,6 @@ def test_a_job_not_yet_seen_is_neither_recreated_nor_interrupted_unless_deleted(
     assert conditions_of(lagging, mosb)["Interrupted"]["status"] == "False"
     deleted = progress(replace(obs, deleted_jobs=frozenset({(amd, mosb.uid)})), mosb, jobs, {})
     assert conditions_of(deleted, mosb)["Interrupted"]["status"] == "True"
-
-
-def finish_builds(
-    obs: Observed, mosb: MosbView, jobs: dict[str, JobView]
-) -> tuple[MosbView, dict[str, list[PodView]]]:
-    pods = {}
-    for a in mosb.records:
-        name = jobspec.build_job_name(mosb.name, a)
-        jobs[name] = job(name, complete=True)
-        pods[name] = [pod(name, phase="Succeeded", exit_code=0, message=DIGEST[a])]
-    plan = progress(obs, mosb, jobs, pods)
-    records = decode_arch_builds(plan.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
-    return replace(mosb, records=records), pods
 
 
 def test_all_built_then_push_then_published() -> None:

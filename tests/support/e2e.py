@@ -1,0 +1,48 @@
+"""What the end-to-end suites share: the MOSC entries they apply, and waiting on the
+MachineOSBuilds the operator makes of them on the local cluster."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from hack.localcluster import LocalCluster
+from tests.support.polling import eventually
+
+COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.e2e.arch=$TARGETARCH"
+
+
+def entries(arm: str = "LABEL io.mosb.e2e.arm=v1") -> list[tuple[str, str]]:
+    return [("NoArch", COMMON), ("ARM64", f"{COMMON}\n{arm}")]
+
+
+def wait(check: Any, timeout: float = 120, what: str = "") -> Any:
+    """Poll; an AssertionError inside `check` fails at once (a build that failed)."""
+    return eventually(check, timeout, 0.2, what=what, retry_on=())
+
+
+def mosbs(local: LocalCluster, mosc: str) -> list[dict[str, Any]]:
+    listed = cast(dict[str, Any], local.custom.list_cluster_custom_object(
+        "machineconfiguration.openshift.io", "v1", "machineosbuilds",
+        label_selector=f"machineconfiguration.openshift.io/machine-os-config={mosc}",
+    ))  # fmt: skip
+    return [m for m in listed["items"] if not m["metadata"].get("deletionTimestamp")]
+
+
+def condition(mosb: dict[str, Any], type_: str) -> str | None:
+    for c in (mosb.get("status") or {}).get("conditions") or []:
+        if c["type"] == type_:
+            return str(c["status"])
+    return None
+
+
+def succeeded(local: LocalCluster, mosc: str, other_than: str = "") -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        for m in mosbs(local, mosc):
+            if m["metadata"]["name"] != other_than and condition(m, "Succeeded") == "True":
+                return m
+            if condition(m, "Failed") == "True":
+                raise AssertionError(json.dumps(m["status"], indent=1))
+        return None
+
+    return cast(dict[str, Any], wait(done, 240, f"a succeeded MOSB of {mosc}"))
