@@ -1,0 +1,82 @@
+"""Read back what a build put into an image in the local registry, without running it.
+
+For tests and the demo: a RUN step's output file in each image of a published manifest
+list, and the platform each image's config declares. Layers are read through the
+registry's API, top layer first, as a container's root filesystem would show them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+import tarfile
+from typing import Any
+
+from registry import MANIFEST_ACCEPT, LocalRegistry
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """`host[:port]/repo@sha256:…` or `host[:port]/repo:tag` → (repo, reference)."""
+    _, _, path = ref.partition("/")
+    if "@" in path:
+        repo, _, reference = path.partition("@")
+    else:
+        repo, _, reference = path.rpartition(":")
+    return repo, reference
+
+
+def _get(registry: LocalRegistry, repo: str, kind: str, reference: str) -> bytes:
+    status, _, body = registry.request(
+        "GET", f"/v2/{repo}/{kind}/{reference}", headers={"Accept": MANIFEST_ACCEPT}
+    )
+    if status != 200:
+        raise RuntimeError(f"GET {repo} {kind} {reference}: HTTP {status}")
+    return body
+
+
+def manifest(registry: LocalRegistry, repo: str, reference: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_get(registry, repo, "manifests", reference))
+    return data
+
+
+def config(registry: LocalRegistry, repo: str, reference: str) -> dict[str, Any]:
+    """The image config (architecture, os, config, history…) of a single image."""
+    digest = manifest(registry, repo, reference)["config"]["digest"]
+    data: dict[str, Any] = json.loads(_get(registry, repo, "blobs", digest))
+    return data
+
+
+def read_file(registry: LocalRegistry, repo: str, reference: str, path: str) -> bytes | None:
+    """The content of `path` in the image, None if no layer has it (or one deleted it)."""
+    wanted = posixpath.normpath("/" + path).lstrip("/")
+    parent, name = posixpath.split(wanted)
+    whiteout = posixpath.join(parent, ".wh." + name)
+    for layer in reversed(manifest(registry, repo, reference)["layers"]):
+        blob = _get(registry, repo, "blobs", layer["digest"])
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
+            for member in tar:
+                member_name = posixpath.normpath(member.name).lstrip("/")
+                if member_name == whiteout:
+                    return None
+                if member_name == wanted and member.isfile():
+                    extracted = tar.extractfile(member)
+                    return extracted.read() if extracted is not None else None
+    return None
+
+
+def per_platform(registry: LocalRegistry, list_ref: str, path: str) -> dict[str, dict[str, Any]]:
+    """For each image of the manifest list at `list_ref`: its platform in the list, the
+    architecture its config declares and the content of `path` (None if absent)."""
+    repo, reference = split_ref(list_ref)
+    found: dict[str, dict[str, Any]] = {}
+    for entry in manifest(registry, repo, reference)["manifests"]:
+        arch = entry["platform"]["architecture"]
+        content = read_file(registry, repo, entry["digest"], path)
+        found[arch] = {
+            "digest": entry["digest"],
+            "platform": f"{entry['platform']['os']}/{arch}",
+            "config_arch": config(registry, repo, entry["digest"])["architecture"],
+            "content": None if content is None else content.decode(errors="replace"),
+        }
+    return found
