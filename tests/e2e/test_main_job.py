@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 
+import bases
 import controlplane
 from localcluster import ARCHES, LocalCluster
 from registry import missing_tools
@@ -17,7 +18,11 @@ from tests.conftest import eventually, require
 
 ROLE = "mosb-controller.io/role"
 MOSB_OF = "mosb-controller.io/machine-os-build"
-COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.e2e.arch=$TARGETARCH"
+# with a RUN step each architecture runs (tests/e2e/test_run_steps.py checks its output)
+COMMON = (
+    "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.e2e.arch=$TARGETARCH\n"
+    "RUN uname -m > /etc/mosb-e2e-machine"
+)
 
 
 def entries(arm: str = "LABEL io.mosb.e2e.arm=v1") -> list[tuple[str, str]]:
@@ -27,6 +32,7 @@ def entries(arm: str = "LABEL io.mosb.e2e.arm=v1") -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
     require(missing_tools(), "run hack/setup.sh (Debian's buildah, skopeo, docker-registry)")
+    require(bases.run_steps_missing(ARCHES), bases.SETUP_HINT)
     made = LocalCluster(cluster).start(["--build-backoff-limit=0", "--no-node-timeout-seconds=60"])
     yield made
     made.stop()
