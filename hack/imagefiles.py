@@ -65,18 +65,25 @@ def read_file(registry: LocalRegistry, repo: str, reference: str, path: str) -> 
     return None
 
 
-def per_platform(registry: LocalRegistry, list_ref: str, path: str) -> dict[str, dict[str, Any]]:
-    """For each image of the manifest list at `list_ref`: its platform in the list, the
-    architecture its config declares and the content of `path` (None if absent)."""
-    repo, reference = split_ref(list_ref)
+def per_platform(registry: LocalRegistry, ref: str, path: str) -> dict[str, dict[str, Any]]:
+    """For each image of the manifest list at `ref` (or the one image, for a homogeneous
+    pool): its platform in the list, the architecture its config declares and the content
+    of `path` (None if absent)."""
+    repo, reference = split_ref(ref)
+    top = manifest(registry, repo, reference)
+    if "manifests" in top:
+        entries = [(e["digest"], e["platform"]) for e in top["manifests"]]
+    else:
+        declared = config(registry, repo, reference)
+        entries = [(reference, {"os": declared["os"], "architecture": declared["architecture"]})]
     found: dict[str, dict[str, Any]] = {}
-    for entry in manifest(registry, repo, reference)["manifests"]:
-        arch = entry["platform"]["architecture"]
-        content = read_file(registry, repo, entry["digest"], path)
+    for digest, platform in entries:
+        arch = platform["architecture"]
+        content = read_file(registry, repo, digest, path)
         found[arch] = {
-            "digest": entry["digest"],
-            "platform": f"{entry['platform']['os']}/{arch}",
-            "config_arch": config(registry, repo, entry["digest"])["architecture"],
+            "digest": digest,
+            "platform": f"{platform['os']}/{arch}",
+            "config_arch": config(registry, repo, digest)["architecture"],
             "content": None if content is None else content.decode(errors="replace"),
         }
     return found

@@ -31,6 +31,7 @@ for _knob, _value in (("LEASE_DURATION", "15"), ("RENEW_DEADLINE", "10"), ("RETR
 import bench_arch  # noqa: E402
 import bench_push  # noqa: E402
 
+import bases  # noqa: E402
 from bench import economy, overhead, rebuilds, scale  # noqa: E402
 
 
@@ -82,6 +83,9 @@ def main() -> int:
     unknown = [s for s in chosen if s not in SUITES]
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; choose from {sorted(SUITES)}")
+    missing = bases.run_steps_missing()
+    if missing and {"overhead", "rebuilds"} & set(chosen):  # their real builds have RUN steps
+        parser.error(f"RUN steps cannot run here: missing {', '.join(missing)}; {bases.SETUP_HINT}")
     results: dict[str, Any] = {"machine": machine(), "started": time.strftime("%FT%TZ")}
     if args.json.exists():  # keep the other suites' last figures
         results = {**json.loads(args.json.read_text()), **results}
