@@ -135,7 +135,10 @@ json.dump({"suite": suite, "images": images, "flavours": ["userland", "os-like"]
           open(dest, "w"), indent=1)
 PY
 rm -f -- "$manifest"
-# Publish whole or not at all: a half-built directory never looks built.
-rm -rf -- "$out"
-mv -- "$work/out" "$out"
+# Publish whole or not at all (one rename): a half-built directory never looks built.
+# A concurrent run may have published the same key first; its result is as good.
+if ! mv -T -- "$work/out" "$out" 2>/dev/null && [ ! -f "$out/bases.json" ]; then
+  log "could not publish $out"
+  exit 1
+fi
 echo "$out"

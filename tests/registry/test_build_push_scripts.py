@@ -87,8 +87,8 @@ def base_image(reg: registry.LocalRegistry) -> str:
 # -- the controller's objects and the cluster data they name ------------------------------
 def containerfile(extra: str = "") -> str:
     """An admin's Containerfile content, in the upstream convention: it starts from the
-    stage ``configs`` the controller renders in front of it. No RUN: nothing may need
-    emulation when building a foreign architecture here."""
+    stage ``configs`` the controller renders in front of it. No RUN: these tests are about
+    the scripts (RUN steps: tests/e2e/test_run_steps.py, test_os_like_base.py)."""
     return (
         "FROM configs AS final\n"
         "ARG TARGETARCH\n"
