@@ -42,8 +42,8 @@ UID = "0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"
 
 def containerfile(extra: str = "") -> str:
     """An admin's Containerfile content, in the upstream convention: it starts from the
-    stage ``configs`` the controller renders in front of it. No RUN: nothing may need
-    emulation when building a foreign architecture here."""
+    stage ``configs`` the controller renders in front of it. No RUN: these tests are about
+    the scripts (RUN steps: tests/e2e/test_run_steps.py, test_os_like_base.py)."""
     return (
         "FROM configs AS final\n"
         "ARG TARGETARCH\n"
