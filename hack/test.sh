@@ -8,5 +8,7 @@ hack/setup.sh
 export PATH="$root/.venv/bin:$PATH"
 echo "== ruff"; ruff check .; ruff format --check .
 echo "== mypy"; mypy
-echo "== import contracts"; lint-imports
+echo "== import contracts"
+if ! contracts=$(lint-imports 2>&1); then echo "$contracts"; exit 1; fi
+echo "$contracts" | sed -n '/^Contracts:/p'
 echo "== pytest"; pytest "$@"
