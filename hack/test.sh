@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: sets up (idempotent) and runs lint, types and every test suite.
+# The test command: sets up (idempotent) and runs lint, types, the import contracts
+# (.importlinter) and every test suite.
 # Extra arguments go to pytest, e.g. `hack/test.sh tests/unit -x`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
