@@ -19,8 +19,10 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from mosb_controller.arch import SUPPORTED_ARCHES
+
 HACK = Path(__file__).resolve().parent
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 FLAVOURS = ("userland", "os-like")
 # What `uname -m` reports on each architecture (qemu names its handlers the same way).
 MACHINE = {"amd64": "x86_64", "arm64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x"}

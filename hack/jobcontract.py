@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from hack import podrunner, registry
+from mosb_controller.arch import SUPPORTED_ARCHES
 from mosb_controller.planning import objects as jobs
 from mosb_controller.planning.inputs import BuildInputs
 from mosb_controller.settings import Settings
 
-ALL_ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+ALL_ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 REPO = "mosb/os-images"
 BASE_REPO = "ocp/rhcos"
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
