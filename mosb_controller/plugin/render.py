@@ -6,15 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from api import ArchBuildRecord
+from api import ArchBuildPhase, ArchBuildRecord
 
 COLUMNS = ("ARCH", "PHASE", "NODE", "DIGEST", "REUSED FROM", "DURATION")
 NONE = "-"
 
 
 def duration(record: ArchBuildRecord, now: dt.datetime) -> str:
-    """Start to end; start to now while it runs; "-" before it started (or when reused)."""
-    if record.start is None:
+    """Start to end; start to now while it runs; "-" before it started, or when reused
+    (the record's times then say when the reuse was decided, no build ran)."""
+    if record.start is None or record.phase is ArchBuildPhase.REUSED:
         return NONE
     seconds = int(((record.end or now) - record.start).total_seconds())
     minutes, seconds = divmod(max(seconds, 0), 60)
@@ -55,7 +56,18 @@ def status_table(
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
-    return "\n".join([*head, "", *lines]) + "\n"
+    return "\n".join([*head, "", *lines, *_why_failed(records)]) + "\n"
+
+
+def _why_failed(records: Mapping[str, ArchBuildRecord]) -> list[str]:
+    """What the record says of each failed or interrupted architecture (the cause, with
+    the build's last log line), so the table answers "why" before `logs` is needed."""
+    lines = []
+    for arch, r in sorted(records.items()):
+        if r.phase in (ArchBuildPhase.FAILED, ArchBuildPhase.INTERRUPTED):
+            last = (r.message or "").strip().splitlines()[-1:] or ["no message"]
+            lines.append(f"{arch}: {r.reason or r.phase.value}: {last[0]}")
+    return ["", *lines] if lines else []
 
 
 def progress_line(

@@ -59,8 +59,10 @@ def test_status_retry_failed_and_logs(local: LocalCluster) -> None:
     harness.hold.clear()
     name = mosbs(local, MOSC)[0]["metadata"]["name"]
     wait(lambda: condition(local.get("machineosbuilds", name), "Failed") == "True", 240)
-    failed = rows(plugin(local, "status", MOSC).stdout)
+    after = plugin(local, "status", MOSC).stdout
+    failed = rows(after)
     assert failed["arm64"][1] == "Failed"
+    assert after.rstrip().splitlines()[-1].endswith("RUN make: 2"), after  # the cause, named
     assert {failed[a][1] for a in ("amd64", "ppc64le", "s390x")} == {"Succeeded"}
 
     # 3. retry-failed rebuilds only arm64 and follows it until Succeeded; meanwhile the

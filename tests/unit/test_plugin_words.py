@@ -49,5 +49,18 @@ def test_status_table_one_row_per_architecture() -> None:
     lines = text.splitlines()
     assert lines[0].split() == ["MachineOSConfig", "worker", f"({GROUP})"]
     assert lines[1].split() == ["MachineOSBuild", "worker-2", "Building"]
+    # reused: no node, no duration (no build ran)
     assert lines[4].split() == ["amd64", "Reused", "-", "sha256:abababababab", "w-1", "-"]
     assert lines[5].split() == ["arm64", "Building", "node-a", "-", "-", "3s"]
+
+
+def test_failed_architecture_says_why_under_the_table() -> None:
+    failed = ArchBuildRecord(
+        arch="arm64", key="k", phase=ArchBuildPhase.FAILED, reason="BuildFailed",
+        message="STEP 4/6: RUN make\nerror: exit status 2",
+    )  # fmt: skip
+    text = status_table(
+        mosc="w", group=GROUP, mosb="w-1", state="Failed", records={"arm64": failed},
+        nodes={}, now=T0,
+    )  # fmt: skip
+    assert text.splitlines()[-1] == "arm64: BuildFailed: error: exit status 2"
