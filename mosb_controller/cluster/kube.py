@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -30,11 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> ApiClient:
-    """As kubectl: a kubeconfig or context given wins; else in-cluster credentials when
-    running in a pod, else KUBECONFIG / ~/.kube/config and its current context."""
+    """As kubectl: a kubeconfig (given, or in KUBECONFIG) or context given wins; else
+    in-cluster credentials when running in a pod, else ~/.kube/config."""
     config = kubernetes.client.Configuration()
     try:
-        if kubeconfig or context:
+        if kubeconfig or context or os.environ.get("KUBECONFIG"):
             raise kubernetes.config.ConfigException("a kubeconfig or context was given")
         kubernetes.config.load_incluster_config(client_configuration=config)
     except kubernetes.config.ConfigException:
