@@ -55,6 +55,10 @@ def test_status_retry_failed_and_logs(local: LocalCluster) -> None:
         assert cols[2] == f"{MOSC}-{arch}-0", shown.stdout  # add_pool's node of that arch
     assert re.search(r"MachineOSBuild\s+e2e-plugin-[0-9a-f]+\s+Building", shown.stdout)
 
+    planned = plugin(local, "plan", MOSC)  # the dry run agrees: nothing new, four running
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.count("in progress") == 4, planned.stdout
+
     # 2. arm64 fails, the others succeed
     harness.hold.clear()
     name = mosbs(local, MOSC)[0]["metadata"]["name"]
