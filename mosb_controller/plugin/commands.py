@@ -51,7 +51,13 @@ class Target:
         self.ops = ops
         if group is None:
             served = ops.groups_serving_mosc()
-            group = choose_group(served, lambda g: mosc is None or ops.mosc(g, mosc) is not None)
+            # Unnamed, "holds the MachineOSConfig" means holds any.
+            holds: Callable[[str], bool] = (
+                (lambda g: bool(ops.mosc_names(g)))
+                if mosc is None
+                else (lambda g: ops.mosc(g, mosc) is not None)
+            )
+            group = choose_group(served, holds)
         self.group = group
         self.name = mosc if mosc is not None else self._only_one()
 

@@ -62,6 +62,8 @@ def test_discovery_picks_the_group_holding_the_mosc(both: Operate) -> None:
     assert Target(both, "theirs", None).group == GROUP
     with pytest.raises(PluginError, match=f"MachineOSConfig ours not found in {GROUP}"):
         Target(both, "ours", GROUP).current()  # --group wins over discovery
+    unnamed = Target(both, None, None)  # our group holds one MachineOSConfig: that one
+    assert (unnamed.group, unnamed.name) == (OURS, "ours")
 
 
 def test_status_in_our_group(
