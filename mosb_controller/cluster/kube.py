@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -29,13 +30,18 @@ CONNECTIONS = 40
 log = logging.getLogger(__name__)
 
 
-def load_api_client() -> ApiClient:
-    """In-cluster credentials when running in a pod, else KUBECONFIG / ~/.kube/config."""
+def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> ApiClient:
+    """As kubectl: a kubeconfig (given, or in KUBECONFIG) or context given wins; else
+    in-cluster credentials when running in a pod, else ~/.kube/config."""
     config = kubernetes.client.Configuration()
     try:
+        if kubeconfig or context or os.environ.get("KUBECONFIG"):
+            raise kubernetes.config.ConfigException("a kubeconfig or context was given")
         kubernetes.config.load_incluster_config(client_configuration=config)
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(client_configuration=config)
+        kubernetes.config.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=config
+        )
     # One kept-alive connection per writer thread (the default is 5 per core).
     config.connection_pool_maxsize = CONNECTIONS
     return ApiClient(config)
@@ -141,6 +147,15 @@ class Kube:
             self.core.create_namespaced_event(namespace, event)
         except ApiException as exc:  # an event is never worth failing a reconcile for
             log.warning("could not post event %s on %s: %s", reason, meta.get("name"), exc.reason)
+
+
+def api_error(exc: ApiException) -> str:
+    """The API server's own message (a Status object), else status and reason."""
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"{exc.status} {exc.reason}" + (f": {message}" if message else "")
 
 
 def _ignore(status: int, exc: ApiException) -> None:
