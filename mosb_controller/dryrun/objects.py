@@ -20,6 +20,7 @@ from api import (
     describe_validation_error,
 )
 from mosb_controller import arch
+from mosb_controller.planning.inputs import DOCKERCONFIG_TYPE
 from mosb_controller.planning.observed import (
     ImageCheck,
     JobView,
@@ -30,7 +31,6 @@ from mosb_controller.planning.observed import (
     mosb_view,
     pod_view,
 )
-from mosb_controller.planning.plan import DOCKERCONFIG_TYPE
 from mosb_controller.settings import Settings
 
 KINDS = (

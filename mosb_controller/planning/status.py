@@ -127,19 +127,29 @@ def mosb_status(
     return MachineOSBuildStatus(**{k: v for k, v in fields.items() if v is not None})
 
 
+# ImageBuildDegraded per build state, as the MCO writes it: only a failure degrades the
+# pool; an interruption (a Job deleted) is reported, not counted as a failure.
+_DEGRADED = {
+    BuildProgress.PREPARED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILD_PENDING),
+    BuildProgress.BUILDING: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILDING),
+    BuildProgress.FAILED: (ConditionStatus.TRUE, ImageBuildDegradedReason.BUILD_FAILED),
+    BuildProgress.INTERRUPTED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILD_INTERRUPTED),
+    BuildProgress.SUCCEEDED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILD_SUCCESS),
+}
+
+
 def pool_condition(
     pool: MachineConfigPool, outcome: BuildProgress, mosb: str, message: str, now: dt.datetime
 ) -> MachineConfigPoolCondition | None:
     """ImageBuildDegraded as the MCO sets it; None when the pool already shows it."""
-    status, reason = {
-        BuildProgress.FAILED: (ConditionStatus.TRUE, ImageBuildDegradedReason.BUILD_FAILED),
-        BuildProgress.INTERRUPTED: (ConditionStatus.TRUE, ImageBuildDegradedReason.BUILD_FAILED),
-        BuildProgress.SUCCEEDED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILD_SUCCESS),
-    }.get(outcome, (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILDING))
+    status, reason = _DEGRADED.get(outcome, _DEGRADED[BuildProgress.BUILDING])
     text = {
-        ImageBuildDegradedReason.BUILD_FAILED: f"MachineOSBuild {mosb} did not succeed: {message}",
+        ImageBuildDegradedReason.BUILD_FAILED: f"MachineOSBuild {mosb} failed: {message}",
+        ImageBuildDegradedReason.BUILD_INTERRUPTED: f"MachineOSBuild {mosb} was interrupted: "
+        f"{message}",
         ImageBuildDegradedReason.BUILD_SUCCESS: f"MachineOSBuild {mosb} succeeded",
         ImageBuildDegradedReason.BUILDING: f"MachineOSBuild {mosb} is building",
+        ImageBuildDegradedReason.BUILD_PENDING: f"MachineOSBuild {mosb} is pending",
     }[reason][:MESSAGE_LIMIT]
     kind = MachineConfigPoolConditionType.IMAGE_BUILD_DEGRADED
     current = pool.status.get_condition(kind)
@@ -156,14 +166,14 @@ def pool_condition(
 
 
 def published_status(
-    mosc: MachineOSConfig, mosb: str, digested: str
+    mosc: MachineOSConfig, mosb: str, digested: str, group: str = GROUP
 ) -> MachineOSConfigStatus | None:
     """The MOSC status that points the node rollout at the finished image; None when it
     already does."""
     wanted = MachineOSConfigStatus(
         observed_generation=mosc.metadata.generation,
         current_image_pull_spec=digested,
-        machine_os_build=ObjectReference(group=GROUP, resource=MACHINE_OS_BUILDS, name=mosb),
+        machine_os_build=ObjectReference(group=group, resource=MACHINE_OS_BUILDS, name=mosb),
     )
     current = mosc.status
     same = (
