@@ -96,6 +96,9 @@ MANAGED_BY = "mosb-controller"
 PUBLISHED_CONFIG_PREFIX = "zz-mosb-controller-"
 PUBLISHED_CONFIG_SUFFIX = "-os-image"
 PUBLISHED_BY_LABEL = f"{EXTENSION_DOMAIN}/published-for"
+# On that MachineConfig, set by the planner: the release base image its image was built on
+# (a new base in the osimageurl ConfigMap is a release upgrade).
+BASE_IMAGE_ANNOTATION = f"{EXTENSION_DOMAIN}/base-image"
 # On a MachineConfigPool, set by the build loop while it holds the pool's rollout for an
 # upgrade's rebuild: JSON {"reason", "mosb", "since", "until"}; its presence means the
 # pause is ours to lift (an admin's pause never carries it).

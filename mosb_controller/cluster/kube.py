@@ -90,6 +90,19 @@ class Kube:
                 raise
             log.info("pool %s vanished before its annotation was written", pool)
 
+    def hold_pool(self, pool: str, key: str, paused: bool | None, note: str | None) -> str | None:
+        """Pause or release a pool with our annotation (`note` None: removed), in one
+        merge patch: the reason is never seen without the pause, nor ours without it.
+        Returns the new resourceVersion."""
+        body: dict[str, Any] = {"metadata": {"annotations": {key: note}}}
+        if paused is not None:
+            body["spec"] = {"paused": paused}
+        return _version(
+            self.custom.patch_cluster_custom_object(
+                GROUP, VERSION, MACHINE_CONFIG_POOLS, pool, body
+            )
+        )
+
     # -- ConfigMaps -------------------------------------------------------------------
     def apply_configmap(
         self, namespace: str, name: str, data: Mapping[str, str], labels: Mapping[str, str]

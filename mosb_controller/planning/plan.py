@@ -19,7 +19,6 @@ from pydantic import ValidationError
 
 from api import (
     ARCH_BUILDS_ANNOTATION,
-    ARCH_DIGESTS_ANNOTATION,
     CURRENT_MACHINE_OS_BUILD_ANNOTATION,
     FORCED_REBUILD_ANNOTATION,
     MACHINE_OS_CONFIG_LABEL,
@@ -42,12 +41,12 @@ from api import (
     build_group,
     describe_validation_error,
     encode_arch_builds,
-    encode_arch_digests,
 )
 from mosb_controller.planning import events, publish, reuse, status
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.arch_state import advance_record, describe, job_outcome
 from mosb_controller.planning.events import EventSpec
+from mosb_controller.planning.hold import PoolHold, hold
 from mosb_controller.planning.inputs import (
     BuildInputs,
     Refusal,
@@ -90,6 +89,7 @@ class Plan:
     mosc_annotations: dict[str, str | None] = field(default_factory=dict)
     mosc_status: MachineOSConfigStatus | None = None
     pool_condition: MachineConfigPoolCondition | None = None  # builder mode only
+    pool_hold: PoolHold | None = None  # alongside-mco: pause or release the pool
     publish_config: dict[str, Any] | None = None  # alongside-mco: our MachineConfig, to write
     events: list[EventSpec] = field(default_factory=list)
 
@@ -127,6 +127,9 @@ def plan_mosc(obs: Observed) -> Plan:
             assert current is not None
             _progress(plan, obs, inputs, current)
             _serve_requests(plan, current, rebuild=rebuild, retry=retry)
+    if mode is Mode.ALONGSIDE_MCO and obs.pool is not None:
+        plan.pool_hold, held = hold(obs, inputs.base_image, desired, plan.mosb_status)
+        plan.events += held
     exists = current is not None or plan.create_mosb is not None
     if exists and annotations.get(CURRENT_MACHINE_OS_BUILD_ANNOTATION) != desired:
         plan.mosc_annotations[CURRENT_MACHINE_OS_BUILD_ANNOTATION] = desired
@@ -252,7 +255,8 @@ def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) ->
     terminal = mosb.terminal
     final_digest, push_state = _push(plan, obs, inputs, mosb, records)
     state, message = status.build_state(records, push_state, final_digest)
-    _record_annotations(plan, inputs, mosb, records)
+    if changed := status.record_annotations(inputs.push_secret, mosb, records):
+        plan.mosb_annotations.setdefault(mosb.name, {}).update(changed)
     if terminal is None:
         new = status.mosb_status(obs, inputs, mosb, records, state, message, final_digest)
         written = new.to_k8s()
@@ -272,7 +276,13 @@ def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) ->
             plan.mosc_status = status.published_status(obs.mosc, mosb.name, digested, group)
         if digested and obs.pool is not None and not builder:
             plan.publish_config = publish.published_config(
-                obs.mosc, obs.mosc_uid, obs.pool, mosb.name, digested, obs.published
+                obs.mosc,
+                obs.mosc_uid,
+                obs.pool,
+                mosb.name,
+                digested,
+                inputs.base_image,
+                obs.published,
             )
             plan.events += publish.published_events(obs.mosc.name, plan.publish_config)
         _cleanup(plan, obs, mosb.name, records)
@@ -361,19 +371,6 @@ def _push(
     outcome = job_outcome(job, obs.pods.get(name, ()), obs.now)
     digested = f"{inputs.repository}@{outcome.digest}" if outcome.digest else None
     return digested, (outcome.phase, f"push: {outcome.message or outcome.phase.value.lower()}")
-
-
-def _record_annotations(
-    plan: Plan, inputs: BuildInputs, mosb: MosbView, records: Mapping[str, ArchBuildRecord]
-) -> None:
-    wanted: dict[str, str | None] = {ARCH_BUILDS_ANNOTATION: encode_arch_builds(records)}
-    wanted[RENDERED_IMAGE_PUSH_SECRET_ANNOTATION] = inputs.push_secret
-    digests = {a: str(r.digest) for a, r in records.items() if r.phase.has_image and r.digest}
-    if digests:
-        wanted[ARCH_DIGESTS_ANNOTATION] = encode_arch_digests(digests)
-    changed = {k: v for k, v in wanted.items() if mosb.annotations.get(k) != v}
-    if changed:
-        plan.mosb_annotations.setdefault(mosb.name, {}).update(changed)
 
 
 def _cleanup(plan: Plan, obs: Observed, mosb: str, records: Mapping[str, ArchBuildRecord]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from api import (
     API_VERSION,
+    BASE_IMAGE_ANNOTATION,
     EXTENSION_API_VERSION,
     MACHINE_CONFIG_ROLE_LABEL,
     MANAGED_BY,
@@ -46,9 +47,12 @@ def published_config(
     pool: MachineConfigPool,
     mosb: str,
     digested: str,
+    base: str,
     current: MachineConfig | None,
 ) -> dict[str, Any] | None:
-    """The MachineConfig publishing `digested` for the pool; None when it already does."""
+    """The MachineConfig publishing `digested` (built on `base`) for the pool; None when
+    it already does."""
+    annotations = {MOSB_ANNOTATION: mosb, BASE_IMAGE_ANNOTATION: base}
     labels = {
         MACHINE_CONFIG_ROLE_LABEL: role(pool),
         PUBLISHED_BY_LABEL: mosc.name,
@@ -58,6 +62,7 @@ def published_config(
         current is not None
         and current.spec.os_image_url == digested
         and all(current.metadata.labels.get(k) == v for k, v in labels.items())
+        and all(current.metadata.annotations.get(k) == v for k, v in annotations.items())
     ):
         return None
     return {
@@ -66,7 +71,7 @@ def published_config(
         "metadata": {
             "name": published_config_name(pool.name),
             "labels": labels,
-            "annotations": {MOSB_ANNOTATION: mosb},
+            "annotations": annotations,
             # Garbage collection removes it with our MOSC even while we are not running.
             "ownerReferences": [
                 {

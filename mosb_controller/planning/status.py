@@ -9,8 +9,11 @@ import datetime as dt
 from collections.abc import Mapping
 
 from api import (
+    ARCH_BUILDS_ANNOTATION,
+    ARCH_DIGESTS_ANNOTATION,
     GROUP,
     MACHINE_OS_BUILDS,
+    RENDERED_IMAGE_PUSH_SECRET_ANNOTATION,
     ArchBuildPhase,
     ArchBuildRecord,
     BuildProgress,
@@ -27,6 +30,8 @@ from api import (
     MachineOSConfigStatus,
     MachineOSImageBuilderType,
     ObjectReference,
+    encode_arch_builds,
+    encode_arch_digests,
 )
 from mosb_controller.planning.arch_state import describe
 from mosb_controller.planning.inputs import BuildInputs
@@ -182,3 +187,18 @@ def published_status(
         and current.machine_os_build == wanted.machine_os_build
     )
     return None if same else wanted
+
+
+def record_annotations(
+    push_secret: str, mosb: MosbView, records: Mapping[str, ArchBuildRecord]
+) -> dict[str, str | None]:
+    """The MOSB's machine-readable record (per architecture, digests) and upstream's
+    push-secret annotation (its image pruner reads it), where they differ from what is seen."""
+    wanted: dict[str, str | None] = {
+        ARCH_BUILDS_ANNOTATION: encode_arch_builds(records),
+        RENDERED_IMAGE_PUSH_SECRET_ANNOTATION: push_secret,
+    }
+    digests = {a: str(r.digest) for a, r in records.items() if r.phase.has_image and r.digest}
+    if digests:
+        wanted[ARCH_DIGESTS_ANNOTATION] = encode_arch_digests(digests)
+    return {k: v for k, v in wanted.items() if mosb.annotations.get(k) != v}

@@ -20,6 +20,7 @@ from api import (
     MACHINE_CONFIG_POOLS,
     MACHINE_OS_BUILDS,
     MACHINE_OS_CONFIGS,
+    PAUSED_BY_US_ANNOTATION,
     EventReason,
     EventType,
     MachineConfigPool,
@@ -33,6 +34,7 @@ from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.kube import Writer, api_status
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.events import MOSB_KIND, MOSC_KIND, EventSpec
+from mosb_controller.planning.hold import PoolHold
 from mosb_controller.planning.inputs import Refusal
 from mosb_controller.planning.observed import Observed
 from mosb_controller.planning.plan import Plan, plan_mosc
@@ -215,6 +217,8 @@ class BuildLoop:
         w, ns, mosc = self.writer, self.settings.namespace, obs.mosc.name
         later = await self._report_refusal(mosc, obs.mosc_uid, plan.refusal)
         run = self._api
+        if plan.pool_hold is not None and obs.pool is not None:  # before the build starts
+            await run(self._hold_pool, obs.pool, plan.pool_hold)
         for name in plan.delete_mosbs:
             log.info("removing MachineOSBuild %s", name, extra=build_fields(mosc, name))
             await run(w.delete_cluster_object, MACHINE_OS_BUILDS, name)
@@ -323,6 +327,12 @@ class BuildLoop:
         if job is not None and job.start is not None:
             seconds = ((job.end or obs.now) - job.start).total_seconds()
         self.metrics.transition(uid, event.reason, event.arch, seconds)
+
+    def _hold_pool(self, pool: MachineConfigPool, hold: PoolHold) -> None:
+        log.info("pool %s: paused=%s, %s", pool.name, hold.paused, hold.note or "released")
+        new = self.writer.hold_pool(pool.name, PAUSED_BY_US_ANNOTATION, hold.paused, hold.note)
+        version = pool.metadata.resource_version or ""
+        self._wrote(MACHINE_CONFIG_POOLS, pool.name, {pool.name: version}, new)
 
     def _set_pool_condition(
         self, pool: MachineConfigPool, condition: MachineConfigPoolCondition

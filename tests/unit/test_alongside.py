@@ -4,6 +4,7 @@ push-secret annotation; our CRDs equal upstream's but for group and short names.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from api import (
     ARCH_BUILDS_ANNOTATION,
     EXTENSION_GROUP,
     MACHINE_CONFIG_ROLE_LABEL,
+    PAUSED_BY_US_ANNOTATION,
     PUBLISHED_BY_LABEL,
     RENDERED_IMAGE_PUSH_SECRET_ANNOTATION,
     MachineConfig,
@@ -26,6 +28,7 @@ from api import (
     published_config_name,
 )
 from mosb_controller.planning import objects as jobspec
+from mosb_controller.planning.hold import PoolHold
 from mosb_controller.planning.observed import Observed
 from mosb_controller.planning.plan import MosbAction, Plan, plan_mosc
 from mosb_controller.planning.publish import orphaned_config
@@ -267,3 +270,76 @@ def test_our_crds_are_upstreams_but_for_group_and_short_name(plural: str, short:
     for crd in (upstream, ours):
         del crd["metadata"], crd["spec"]["group"]
     assert ours == upstream
+
+
+# -- alongside-mco: holding the pool during an upgrade's rebuild ---------------------------
+def published_on(base: str) -> MachineConfig:
+    """Our MachineConfig as the API shows it after a build on `base` was published."""
+    done, _ = succeeded(alongside(release_base=base))
+    assert done.publish_config is not None
+    return MachineConfig.from_k8s(done.publish_config)
+
+
+def pool_with(paused: bool, ours: bool) -> MachineConfigPool:
+    body = pool_body(node_selector={})
+    body["spec"]["paused"] = paused
+    if ours:
+        body["metadata"]["annotations"] = {PAUSED_BY_US_ANNOTATION: "{}"}
+    return MachineConfigPool.from_k8s(body)
+
+
+def upgrade(**changes: Any) -> Observed:
+    """The base moved to UPGRADED while our image on RELEASE is published."""
+    return alongside(**{"release_base": UPGRADED, "published": published_on(RELEASE), **changes})
+
+
+def test_an_upgrade_pauses_the_pool_with_why_and_until_when() -> None:
+    plan = plan_mosc(upgrade())
+    assert plan.create_mosb is not None or plan.image_checks
+    assert plan.pool_hold is not None and plan.pool_hold.paused is True
+    note = json.loads(plan.pool_hold.note or "")
+    assert UPGRADED in note["reason"] and plan.mosb_name in note["until"]
+    assert note["machineOSBuild"] == plan.mosb_name and note["since"]
+    assert [e.reason for e in plan.events] == ["PoolPausedForRebuild"]
+
+
+@pytest.mark.parametrize(
+    ("paused", "ours", "enabled"),
+    [(True, False, True), (False, True, True), (True, True, True), (False, False, False)],
+    ids=["an admin's pause", "an admin lifted ours", "held already", "turned off"],
+)
+def test_no_pause_is_written_over_an_admin_or_twice_or_when_off(
+    paused: bool, ours: bool, enabled: bool
+) -> None:
+    settings = Settings(namespace="mosb", mode=Mode.ALONGSIDE_MCO, pause_pools_on_upgrade=enabled)
+    assert plan_mosc(upgrade(pool=pool_with(paused, ours), settings=settings)).pool_hold is None
+
+
+def test_the_hold_is_released_once_the_new_image_is_seen_published() -> None:
+    obs = alongside(
+        release_base=UPGRADED, published=published_on(RELEASE), pool=pool_with(True, True)
+    )
+    done, mosb = succeeded(obs)
+    assert done.publish_config is not None and done.pool_hold is None  # not before it is seen
+    seen = replace(
+        obs, mosbs={mosb.name: mosb}, published=MachineConfig.from_k8s(done.publish_config)
+    )
+    released = plan_mosc(seen)
+    assert released.pool_hold == PoolHold(paused=False, note=None)
+    assert "PoolReleased" in [e.reason for e in released.events]
+    # An admin's pause is never lifted: without our annotation, nothing is written.
+    assert plan_mosc(replace(seen, pool=pool_with(True, False))).pool_hold is None
+
+
+def test_a_failed_upgrade_build_releases_the_pool_with_a_warning() -> None:
+    obs = alongside(
+        release_base=UPGRADED, published=published_on(RELEASE), pool=pool_with(True, True)
+    )
+    mosb, jobs = started(obs)
+    arm = jobspec.build_job_name(mosb.name, "arm64")
+    jobs[arm] = job(arm, failed=True)
+    plan = progress(obs, mosb, jobs, {arm: [pod(arm, phase="Failed", exit_code=1, message="x")]})
+    assert plan.pool_hold == PoolHold(paused=False, note=None)
+    assert plan.publish_config is None
+    (warning,) = [e for e in plan.events if e.reason == "PoolReleasedBuildFailed"]
+    assert warning.type == "Warning"
