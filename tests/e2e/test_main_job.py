@@ -13,7 +13,7 @@ import pytest
 from hack import controlplane, fakenodes
 from hack.localcluster import ARCHES, LocalCluster
 from hack.registry import missing_tools
-from tests.support.e2e import condition, entries, mosbs, succeeded, wait
+from tests.support.e2e import builder_fidelity, condition, entries, mosbs, succeeded, wait
 from tests.support.polling import require
 
 ROLE = "mosb-controller.io/role"
@@ -75,6 +75,7 @@ def test_four_architectures_built_natively_and_published(local: LocalCluster) ->
     assert {p.split("/")[1]: d for p, d in platforms} == digests(mosb)
     mosc = local.get("machineosconfigs", "e2e-four")
     assert mosc["status"]["currentImagePullSpec"] == spec
+    builder_fidelity(local, "e2e-four", name, "False", "BuildSuccess")
 
     # 2. reordering the containerFile entries builds nothing
     local.apply_mosc("e2e-four", list(reversed(entries())))
@@ -146,6 +147,7 @@ def test_failed_arch_is_named_and_retried_alone(local: LocalCluster) -> None:
                   and local.get("machineosbuilds", name))  # fmt: skip
     message = next(c for c in failed["status"]["conditions"] if c["type"] == "Failed")["message"]
     assert "arm64" in message and "RUN make: 2" in message
+    builder_fidelity(local, "e2e-fail", name, "True", "BuildFailed")
     harness.fail_next.clear()
     attempted, uid = len(harness.ran), failed["metadata"]["uid"]
     local.custom.patch_cluster_custom_object(
@@ -180,6 +182,7 @@ def test_deleted_job_interrupts_and_rebuild_builds_everything(local: LocalCluste
     job = wait(ppc64le_job)
     local.batch.delete_namespaced_job(job, "mosb-controller", propagation_policy="Background")
     wait(lambda: condition(local.get("machineosbuilds", name), "Interrupted") == "True")
+    builder_fidelity(local, "e2e-stop", name, "False", "BuildInterrupted")  # not Failed
     harness.hold.clear()
     uid = local.get("machineosbuilds", name)["metadata"]["uid"]
     local.custom.patch_cluster_custom_object(

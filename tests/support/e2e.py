@@ -23,7 +23,7 @@ def wait(check: Any, timeout: float = 120, what: str = "") -> Any:
 
 def mosbs(local: LocalCluster, mosc: str) -> list[dict[str, Any]]:
     listed = cast(dict[str, Any], local.custom.list_cluster_custom_object(
-        "machineconfiguration.openshift.io", "v1", "machineosbuilds",
+        local.group("machineosbuilds"), "v1", "machineosbuilds",
         label_selector=f"machineconfiguration.openshift.io/machine-os-config={mosc}",
     ))  # fmt: skip
     return [m for m in listed["items"] if not m["metadata"].get("deletionTimestamp")]
@@ -46,3 +46,17 @@ def succeeded(local: LocalCluster, mosc: str, other_than: str = "") -> dict[str,
         return None
 
     return cast(dict[str, Any], wait(done, 240, f"a succeeded MOSB of {mosc}"))
+
+
+def builder_fidelity(local: LocalCluster, pool: str, mosb: str, status: str, reason: str) -> None:
+    """builder mode as upstream: the pool's ImageBuildDegraded has `status` and `reason`
+    for build `mosb`, which carries the push-secret annotation upstream's pruner reads."""
+
+    def shown() -> bool:
+        conditions = local.get("machineconfigpools", pool).get("status", {}).get("conditions", [])
+        found = [c for c in conditions if c["type"] == "ImageBuildDegraded"]
+        return bool(found) and (found[0]["status"], found[0]["reason"]) == (status, reason)
+
+    wait(shown, what=f"ImageBuildDegraded {status} {reason} on {pool}")
+    annotations = local.get("machineosbuilds", mosb)["metadata"]["annotations"]
+    assert annotations["machineconfiguration.openshift.io/rendered-image-push-secret"] == "push"
