@@ -117,6 +117,8 @@ def plan_mosc(obs: Observed) -> Plan:
 
     match plan.mosb_action:
         case MosbAction.CREATE | MosbAction.CREATE_REBUILD:
+            if mode is Mode.BUILDER and obs.pool is not None:
+                plan.pool_condition = status.pending_condition(obs.pool, desired, obs.now)
             if not others and not _clear_leftovers(plan, obs, inputs, desired):
                 _create(plan, obs, inputs, desired, fresh=rebuild)
         case MosbAction.RECREATE_REBUILD | MosbAction.RECREATE_RETRY:

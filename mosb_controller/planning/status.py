@@ -132,10 +132,11 @@ def mosb_status(
     return MachineOSBuildStatus(**{k: v for k, v in fields.items() if v is not None})
 
 
-# ImageBuildDegraded per build state, as the MCO writes it: only a failure degrades the
-# pool; an interruption (a Job deleted) is reported, not counted as a failure.
+# ImageBuildDegraded per build state, as the MCO writes it (build reconciler and node
+# controller): a prepared or running build is Building ("new build started"); only a
+# failure degrades the pool; an interruption (a Job deleted) is reported, not a failure.
 _DEGRADED = {
-    BuildProgress.PREPARED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILD_PENDING),
+    BuildProgress.PREPARED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILDING),
     BuildProgress.BUILDING: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILDING),
     BuildProgress.FAILED: (ConditionStatus.TRUE, ImageBuildDegradedReason.BUILD_FAILED),
     BuildProgress.INTERRUPTED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILD_INTERRUPTED),
@@ -167,6 +168,24 @@ def pool_condition(
         return None
     return MachineConfigPoolCondition(
         type=kind, status=status, reason=reason, message=text, last_transition_time=now
+    )
+
+
+def pending_condition(
+    pool: MachineConfigPool, mosb: str, now: dt.datetime
+) -> MachineConfigPoolCondition | None:
+    """A degraded pool whose next build is not created yet (a retry, a new spec): False
+    with BuildPending, as the MCO's node controller clears it; None when not degraded."""
+    kind = MachineConfigPoolConditionType.IMAGE_BUILD_DEGRADED
+    current = pool.status.get_condition(kind)
+    if current is None or not current.is_true:
+        return None
+    return MachineConfigPoolCondition(
+        type=kind,
+        status=ConditionStatus.FALSE,
+        reason=ImageBuildDegradedReason.BUILD_PENDING,
+        message=f"MachineOSConfig updated, waiting for MachineOSBuild {mosb}",
+        last_transition_time=now,
     )
 
 

@@ -191,7 +191,8 @@ def test_only_our_labelled_machineconfig_of_a_deleted_mosc_is_removed() -> None:
 @pytest.mark.parametrize(
     ("stage", "status", "reason"),
     [
-        ("prepared", "False", "BuildPending"),
+        ("pending", "False", "BuildPending"),
+        ("prepared", "False", "Building"),
         ("building", "False", "Building"),
         ("failed", "True", "BuildFailed"),
         ("interrupted", "False", "BuildInterrupted"),
@@ -213,6 +214,12 @@ def test_builder_mode_sets_upstream_image_build_degraded_reasons(
 
 def _builder_at(stage: str) -> Plan:
     obs = observed()
+    if stage == "pending":  # the last build failed; the next one is not created yet
+        failed = _builder_at("failed").pool_condition
+        assert failed is not None
+        body = pool_body(node_selector={})
+        body["status"] = {"conditions": [failed.to_k8s()]}
+        return plan_mosc(replace(obs, pool=MachineConfigPool.from_k8s(body)))
     _, mosb = created(obs)
     if stage == "prepared":
         return progress(obs, mosb, {}, {})
