@@ -84,7 +84,9 @@ def _plan(args: argparse.Namespace) -> int:
         from mosb_controller.cluster.kube import Kube, load_api_client
         from mosb_controller.cluster.live import LiveReader
 
-        live = LiveReader(Kube(load_api_client()), settings.namespace).read(args.mosc)
+        kube = Kube(load_api_client(), mode=settings.mode)
+        osimageurl = (settings.osimageurl_namespace, settings.osimageurl_configmap)
+        live = LiveReader(kube, settings.namespace, osimageurl).read(args.mosc)
         objects = live.objects
         secrets_checked, jobs_known = live.secrets_checked, live.jobs_known
     else:

@@ -19,7 +19,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client import ApiClient
 
-from api import BASE_OS_CONTAINER_IMAGE_KEY
+from mosb_controller.planning.inputs import release_base
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,7 @@ OnBase = Callable[[str | None], object]  # None: the ConfigMap or its key is mis
 
 
 def base_image(configmap: dict[str, Any] | None) -> str | None:
-    data = (configmap or {}).get("data") or {}
-    value = data.get(BASE_OS_CONTAINER_IMAGE_KEY)
-    return str(value) if value else None
+    return release_base((configmap or {}).get("data"))
 
 
 class OsImageUrlWatch:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from api import (
+    BASE_OS_CONTAINER_IMAGE_KEY,
     MACHINE_OS_BUILD_LABEL,
     RENDERED_MACHINE_CONFIG_LABEL,
     ContainerfileArch,
@@ -156,6 +157,12 @@ def build_inputs(
         pull_secret=pull.name if pull else None,
         config_in_identity=mode is Mode.BUILDER,
     )
+
+
+def release_base(configmap_data: Mapping[str, str] | None) -> str | None:
+    """alongside-mco: the release's base OS image from the MCO's osimageurl ConfigMap."""
+    value = (configmap_data or {}).get(BASE_OS_CONTAINER_IMAGE_KEY)
+    return str(value) if value else None
 
 
 def _base_image(

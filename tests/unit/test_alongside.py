@@ -16,6 +16,8 @@ from api import (
     ARCH_BUILDS_ANNOTATION,
     EXTENSION_GROUP,
     MACHINE_CONFIG_ROLE_LABEL,
+    OSIMAGEURL_CONFIGMAP,
+    OSIMAGEURL_NAMESPACE,
     PAUSED_BY_US_ANNOTATION,
     PUBLISHED_BY_LABEL,
     RENDERED_IMAGE_PUSH_SECRET_ANNOTATION,
@@ -27,6 +29,7 @@ from api import (
     decode_arch_builds,
     published_config_name,
 )
+from mosb_controller import dryrun
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.hold import PoolHold
 from mosb_controller.planning.observed import Observed
@@ -42,7 +45,7 @@ from tests.support.builds import (
     started,
     succeeded,
 )
-from tests.support.factories import REPO, observed, pool_body, rendered_body
+from tests.support.factories import NOW, REPO, observed, pool_body, rendered_body
 
 RELEASE = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:" + "a" * 64
 UPGRADED = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:" + "b" * 64
@@ -350,3 +353,22 @@ def test_a_failed_upgrade_build_releases_the_pool_with_a_warning() -> None:
     assert plan.publish_config is None
     (warning,) = [e for e in plan.events if e.reason == "PoolReleasedBuildFailed"]
     assert warning.type == "Warning"
+
+
+def test_the_dry_run_plans_alongside_from_the_osimageurl_configmap() -> None:
+    mosc_body = {**alongside().mosc.to_k8s(), "apiVersion": f"{EXTENSION_GROUP}/v1"}
+    configmap = {
+        "kind": "ConfigMap",
+        "metadata": {"name": OSIMAGEURL_CONFIGMAP, "namespace": OSIMAGEURL_NAMESPACE},
+        "data": {"baseOSContainerImage": RELEASE},
+    }
+    node = {"kind": "Node", "metadata": {"name": "n", "labels": {"kubernetes.io/arch": "arm64"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}  # fmt: skip
+    objects = [mosc_body, pool_body(node_selector={}), node, configmap]
+    settings = Settings(namespace="mosb", mode=Mode.ALONGSIDE_MCO)
+    obs = dryrun.observed_from_objects(objects, mosc_name=None, settings=settings, now=NOW)
+    assert obs.release_base == RELEASE and obs.rendered is None
+    plan = plan_mosc(obs)
+    assert (plan.refusal is None and plan.create_mosb is not None) or plan.image_checks
+    without = dryrun.observed_from_objects(objects[:-1], mosc_name=None, settings=settings, now=NOW)
+    assert plan_mosc(without).refusal is not None
