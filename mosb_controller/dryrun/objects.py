@@ -172,10 +172,8 @@ def observed_from_objects(
         for view in (mosb_view(m) for m in given["MachineOSBuild"])
         if view.mosc == mosc.name
     }
-    ns = settings.namespace
-    in_ns = [
-        o for kind in ("Secret", "Job", "Pod") for o in given[kind] if _namespace(o) in (None, ns)
-    ]
+    ns, kinds = settings.namespace, ("Secret", "Job", "Pod")
+    in_ns = [o for kind in kinds for o in given[kind] if _namespace(o) in (None, ns)]
     why = "Secrets could not be read" if secrets_checked is not None else "no Secret given"
     secrets_checked = bool(given["Secret"]) if secrets_checked is None else secrets_checked
     secrets = _secrets(mosc, in_ns, ns, secrets_checked, why, notes)
