@@ -109,9 +109,9 @@ class BuildLoop:
     def enqueue_all(self) -> None:
         for name in list(self.indexes.moscs):
             self.queue.add(name)
-        # alongside-mco: a MOSC deleted while we were away; its pass removes what it left.
-        for mosc in publishing_moscs(self.indexes.configs):
-            self.queue.add(mosc)
+        if self.settings.mode is Mode.ALONGSIDE_MCO:  # a MOSC deleted while we were away:
+            for mosc in publishing_moscs(self.indexes.configs):  # its pass removes our MC
+                self.queue.add(mosc)
 
     def base_changed(self, base: str | None) -> None:
         self.release.changed(base)
