@@ -27,9 +27,10 @@ from kubernetes.client import ApiException
 
 from hack import controlplane, fakenodes, kube_paths, operatoridentity
 from hack.operatorproc import OperatorProcess
+from mosb_controller.arch import SUPPORTED_ARCHES
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 POOLS = 20
 NAMESPACE = "mosb-controller"
 ANNOTATION = "mosb-controller.io/architectures"

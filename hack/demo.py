@@ -3,9 +3,10 @@
 Brings up etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok with fake
 nodes of four architectures, the real registry with a multi-architecture base image, the
 node harness that runs build and push pods for real, and the operator. Then creates a
-worker pool and a MachineOSConfig, shows the MachineOSBuild's progress live, and ends
-with `kubectl get machineosbuilds`, `kubectl describe` of the build and the platforms of
-the published manifest list. Ctrl-C (or --once) stops everything it started.
+worker pool and a MachineOSConfig with RUN steps, shows the MachineOSBuild's progress
+live, and ends with `kubectl get machineosbuilds`, `kubectl describe` of the build, the
+platforms of the published manifest list and what each image's RUN step wrote. Ctrl-C
+(or --once) stops everything it started.
 """
 
 from __future__ import annotations
@@ -21,11 +22,19 @@ from typing import Any
 from kubernetes.client import ApiException
 
 from api import Mode, published_config_name
-from hack import controlplane, kube_paths, localcluster
+from hack import bases, controlplane, imagefiles, kube_paths, localcluster
 from hack.localcluster import LocalCluster
 
+# RUN steps run for every architecture: natively on a real cluster; here through
+# qemu-user binfmt (hack/binfmt.sh), standing in for the native CPU of each kwok node.
+DEMO_FILE = "/etc/mosb-demo"
 CONTAINERFILE = (
     'FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.demo="layered for $TARGETARCH"\n'
+    f'RUN echo "$(uname -m): the NoArch entry, built for $TARGETARCH" > {DEMO_FILE}\n'
+)
+ARM64_CONTAINERFILE = (
+    "FROM configs AS final\n"
+    f'RUN echo "$(uname -m): the ARM64 entry of its own, $(busybox | head -n 1)" > {DEMO_FILE}\n'
 )
 
 
@@ -108,12 +117,16 @@ def main() -> int:
     args = parser.parse_args()
     arches = [a.strip() for a in args.arches.split(",") if a.strip()]
 
+    missing = bases.run_steps_missing(arches)
+    if missing:
+        raise SystemExit(f"RUN steps cannot run here: missing {', '.join(missing)}; "
+                         + bases.SETUP_HINT)  # fmt: skip
     started = time.monotonic()
     options = {"workdir": args.dir, "registry_port": args.registry_port, "mode": args.mode}
     with localcluster.running(**options) as local:
         print(f"cluster, registry and operator up in {time.monotonic() - started:.1f}s")
         local.add_pool("worker", arches, args.nodes_per_arch)
-        local.apply_mosc("worker", [("NoArch", CONTAINERFILE)])
+        local.apply_mosc("worker", [("NoArch", CONTAINERFILE), ("ARM64", ARM64_CONTAINERFILE)])
         mosb = watch(local, "worker", args.timeout)
         kind = "machineosbuild" if args.mode is Mode.BUILDER else "mamosb"
         kubectl(local, "get", kind)
@@ -123,6 +136,9 @@ def main() -> int:
             print(f"\nPublished {spec}")
             for platform, digest in local.platforms(spec):
                 print(f"  {platform:<14} {digest}")
+            print(f"\nWhat each image's RUN step wrote ({DEMO_FILE}):")
+            for image in imagefiles.per_platform(local.registry, spec, DEMO_FILE).values():
+                print(f"  {image['platform']:<14} {(image['content'] or '(nothing)').strip()}")
         if spec and args.mode is Mode.ALONGSIDE_MCO:
             show_published(local, "worker", spec, args.timeout)
         print(f"\nexport KUBECONFIG={local.plane.kubeconfig}")

@@ -15,9 +15,10 @@ from typing import Any
 import kubernetes
 
 from hack.processes import ControlPlaneError
+from mosb_controller.arch import SUPPORTED_ARCHES
 
 ARCH_LABEL = "kubernetes.io/arch"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 NOT_READY_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 _NODE_INFO_FIELDS = (

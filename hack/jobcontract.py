@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from hack import podrunner, registry
+from mosb_controller.arch import SUPPORTED_ARCHES
 from mosb_controller.planning import objects as jobs
 from mosb_controller.planning.inputs import BuildInputs
 from mosb_controller.settings import Settings
 
-ALL_ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+ALL_ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 REPO = "mosb/os-images"
 BASE_REPO = "ocp/rhcos"
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -42,8 +43,8 @@ UID = "0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"
 
 def containerfile(extra: str = "") -> str:
     """An admin's Containerfile content, in the upstream convention: it starts from the
-    stage ``configs`` the controller renders in front of it. No RUN: nothing may need
-    emulation when building a foreign architecture here."""
+    stage ``configs`` the controller renders in front of it. No RUN: these tests are about
+    the scripts (RUN steps: tests/e2e/test_run_steps.py, test_os_like_base.py)."""
     return (
         "FROM configs AS final\n"
         "ARG TARGETARCH\n"

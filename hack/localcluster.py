@@ -31,13 +31,14 @@ from hack.clustercomponents import DEFAULT_KWOK_CONFIG
 from hack.nodeharness import NodeHarness
 from hack.operatorproc import OperatorProcess
 from hack.registry import LocalRegistry, seed_base_image
+from mosb_controller.arch import SUPPORTED_ARCHES
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
 NAMESPACE = "mosb-controller"
 CA_CONFIGMAP = "mosb-registry-ca"
 PUSH_SECRET = "push"  # noqa: S105 - a Secret's name
 BASE_REPO = "ocp/rhcos"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 
 
 # Server-side apply: create, or make an existing object exactly this.

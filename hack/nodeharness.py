@@ -4,9 +4,11 @@ kwok leaves pods labelled `mosb-controller.io/managed=true` alone (hack/kwok/sta
 this harness watches for such pods once the real scheduler has bound them to a node,
 fetches the ConfigMaps and Secrets their volumes name, runs their container command
 locally with hack/podrunner.py (buildah/skopeo, as a node of that architecture would:
-the scripts pass `--arch` explicitly and the test containerfiles have no RUN), and writes
-the outcome to the pod status as a kubelet does (Running, then Succeeded or Failed with
-exit code and termination message). The Job controller takes it from there.
+the scripts pass `--arch` with the Job's architecture, which selects that variant of the
+base image; a foreign architecture's RUN steps run through the qemu-user binfmt handlers
+of hack/binfmt.sh, standing in for that node's native CPU; the Job asks for nothing of
+it), and writes the outcome to the pod status as a kubelet does (Running, then Succeeded
+or Failed with exit code and termination message). The Job controller takes it from there.
 
 For benchmarks, `simulate_seconds` replaces the run by a wait of that many seconds and a
 success reporting a digest derived from the pod's name: builds of fixed duration.

@@ -5,8 +5,9 @@ TLS (its own throw-away CA), htpasswd auth and filesystem storage in a temporary
 directory.  The registry runs in its own session and dies with the process that started
 it (``PR_SET_PDEATHSIG``), so an interrupted test run leaves nothing behind.
 
-``seed_base_image`` plays the multi-architecture RHCOS base image: tiny per-arch images
-built ``from scratch`` and a manifest list over them.
+``seed_base_image`` plays the multi-architecture RHCOS base image: per-arch images of a
+real userland of that architecture (Debian's busybox-static, from hack/build-bases.sh via
+``bases``) and a manifest list over them.
 
 Every buildah call here uses its own storage (``--root``/``--runroot`` under a temporary
 directory, vfs driver): nothing touches the machine's default containers storage.
@@ -37,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+from hack import bases
 
 REQUIRED_TOOLS = ("buildah", "skopeo", "docker-registry", "htpasswd", "openssl")
 
@@ -444,11 +447,14 @@ def seed_base_image(
     tag: str = "latest",
     content: str = "",
     payload_bytes: int = 0,
+    flavour: str = "userland",
 ) -> str:
-    """Push a tiny multi-arch base image (an OCI index) to ``<host>/<repo>:<tag>``.
+    """Push a small multi-arch base image (an OCI index) to ``<host>/<repo>:<tag>``.
 
-    Each per-arch image is ``from scratch`` with one copied file naming its architecture
-    (so every architecture has a distinct layer) and ``--arch`` in its config;
+    Each per-arch image is the cached base ``flavour`` of that architecture (``userland``:
+    busybox, so RUN steps work; ``os-like``: plus the OS tool stand-ins) or, when those
+    are not built or ``flavour`` is ``scratch``, empty; on top one copied file naming its
+    architecture (so every architecture has a distinct layer) and ``--arch`` in its config;
     ``payload_bytes`` > 0 adds a file of that many random (incompressible) bytes, for
     measurements where a re-uploaded layer must show. Returns ``<host>/<repo>:<tag>``.
     """
@@ -464,7 +470,12 @@ def seed_base_image(
             (ctx / "etc" / "base-release").write_text(
                 f"mosb test base image\narch={arch}\n{content}"
             )
-            ctr = b("from", "--name", f"seed-{arch}", "scratch")
+            base = None
+            if flavour != "scratch":
+                base = bases.copy_into_storage(
+                    flavour, arch, b.root_dir / "root", b.root_dir / "runroot"
+                )
+            ctr = b("from", "--arch", arch, "--name", f"seed-{arch}", base or "scratch")
             b("copy", ctr, str(ctx / "etc" / "base-release"), "/etc/base-release")
             if payload_bytes > 0:
                 (ctx / "payload").write_bytes(os.urandom(payload_bytes))

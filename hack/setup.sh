@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine (Debian 12, root or sudo):
 # system packages, a virtualenv with the package and its dev tools, and the pinned
-# Kubernetes control-plane binaries + kwok, promtool and the prometheus-operator CRDs
-# (cached under ~/.cache/mosb-controller).
+# Kubernetes control-plane binaries + kwok, promtool and the prometheus-operator CRDs, and
+# the test base images (cached under ~/.cache/mosb-controller), and qemu-user binfmt
+# handlers for foreign-arch RUN steps.
 # Idempotent: a second run only checks.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { echo "setup: $*" >&2; }
 
-apt_packages=(etcd-server buildah skopeo docker-registry apache2-utils golang-go)
+apt_packages=(etcd-server buildah skopeo docker-registry apache2-utils golang-go qemu-user-static)
 missing=()
 for p in "${apt_packages[@]}"; do
   [ "$p" = golang-go ] && command -v go >/dev/null && continue
@@ -34,4 +35,9 @@ fi
 
 "$root/hack/build-kube.sh" >/dev/null
 "$root/hack/build-promtool.sh" >/dev/null  # promtool and the prometheus-operator CRDs
+"$root/hack/build-bases.sh" >/dev/null
+# Test fixture: foreign-architecture RUN steps of local builds run through qemu-user.
+# Where it can't be set up, tests with RUN steps skip (and fail in CI), saying so.
+binfmt=("$root/hack/binfmt.sh"); [ "$(id -u)" -eq 0 ] || binfmt=(sudo "${binfmt[@]}")
+"${binfmt[@]}" || log "foreign-architecture RUN steps will not run on this machine"
 log "ready"

@@ -23,7 +23,12 @@ from hack.bench.flow import JobWatch, published, wait_for, wait_recorded
 from hack.localcluster import ARCHES, running
 from mosb_controller.planning.objects import build_job_name, push_job_name
 
-COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH"
+# A RUN step, as admins write them: each architecture runs it (here through qemu-user,
+# standing in for the native CPU of its node; see hack/binfmt.sh).
+COMMON = (
+    "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH\n"
+    "RUN uname -m > /etc/mosb-bench-machine"
+)
 
 
 def run(build_seconds: float | None = None, timeout: float = 300) -> dict[str, Any]:

@@ -27,7 +27,12 @@ from hack.bench.flow import job_names, mosbs, succeeded, wait_for, wait_recorded
 from hack.localcluster import LocalCluster, running
 
 POOL = "worker"
-COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH"
+# A RUN step, as admins write them: each architecture runs it (here through qemu-user,
+# standing in for the native CPU of its node; see hack/binfmt.sh).
+COMMON = (
+    "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.bench.arch=$TARGETARCH\n"
+    "RUN uname -m > /etc/mosb-bench-machine"
+)
 
 
 def content(tag: str) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hack import bench_arch, bench_push
+from hack import bases, bench_arch, bench_push
 from hack.bench import economy, overhead, rebuilds, scale
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +80,9 @@ def main() -> int:
     unknown = [s for s in chosen if s not in SUITES]
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; choose from {sorted(SUITES)}")
+    missing = bases.run_steps_missing()
+    if missing and {"overhead", "rebuilds"} & set(chosen):  # their real builds have RUN steps
+        parser.error(f"RUN steps cannot run here: missing {', '.join(missing)}; {bases.SETUP_HINT}")
     results: dict[str, Any] = {"machine": machine(), "started": time.strftime("%FT%TZ")}
     if args.json.exists():  # keep the other suites' last figures
         results = {**json.loads(args.json.read_text()), **results}

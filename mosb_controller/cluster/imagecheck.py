@@ -75,6 +75,15 @@ class Skopeo:
         self._lock = threading.Lock()
         self.calls = 0
 
+    def version(self) -> str | None:
+        """skopeo's version line, or None when it can't run. Called once at start: it says
+        early when skopeo is missing, and loads the binary before the first check needs
+        it (on a fresh machine that first start alone took most of a second)."""
+        done = self._call([self.skopeo, "--version"])
+        if isinstance(done, ImageCheck) or done.returncode != 0:
+            return None
+        return done.stdout.decode(errors="replace").strip()
+
     def answers(self, refs: Sequence[str], access: Access) -> dict[str, ImageCheck]:
         by_repo: dict[str, list[str]] = defaultdict(list)
         for ref in refs:

@@ -203,7 +203,8 @@ class BuildLoop:
                 self.checker.answers, push_secret=obs.mosc.spec.rendered_image_push_secret.name
             )
             loop = asyncio.get_running_loop()
-            plan, answered = await loop.run_in_executor(self._check_pool, settle, obs, ask)
+            settled = functools.partial(settle, obs, ask, first=plan)
+            plan, answered = await loop.run_in_executor(self._check_pool, settled)
             obs = answered
         later = await self.apply(obs, plan)
         self.metrics.builds.update(mosc_name, build_state(obs, plan))

@@ -108,10 +108,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.metrics = metrics = Metrics()
     metrics.watch_pools(lambda: recorder.record)
     recorder.on_error = lambda: metrics.reconcile_errors.labels("architectures", "api").inc()
+    checker = ImageChecker(writer, _settings)
+    asyncio.get_running_loop().run_in_executor(None, _skopeo_ready, checker)
     memo.builds = builds = BuildLoop(
         writer,
         _settings,
-        ImageChecker(writer, _settings),
+        checker,
         lambda: recorder.record,
         metrics,
         own_writes,
@@ -132,6 +134,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             builds.base_changed,
         )
         memo.osimageurl.start(asyncio.get_running_loop())
+
+
+def _skopeo_ready(checker: ImageChecker) -> None:
+    version = checker.skopeo.version()
+    if version is None:
+        log.error("skopeo cannot run: every image check will be unknown, so nothing is reused")
+    else:
+        log.info("image checks with %s", version)
 
 
 @kopf.on.cleanup()

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import kubernetes
 import pytest
 
-from hack import controlplane, kube_paths
+from hack import bases, controlplane, kube_paths
 from hack.clustercomponents import DEFAULT_KWOK_CONFIG
+from hack.localcluster import ARCHES, LocalCluster
+from hack.registry import missing_tools
 from tests.support.clusters import client_of, started
 from tests.support.polling import control_plane_missing, require
 
@@ -38,3 +40,16 @@ def cluster_client(
 ) -> Iterator[kubernetes.client.ApiClient]:
     with client_of(cluster) as client:
         yield client
+
+
+# One local cluster per test module (registry, harness, operator) on the session's
+# control plane; with RUN steps, so it needs the base images and the qemu-user handlers,
+# skipping (failing in CI) with what is missing. A module may define its own.
+@pytest.fixture(scope="module")
+def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
+    require(missing_tools(), "run hack/setup.sh (Debian's buildah, skopeo, docker-registry)")
+    require(bases.run_steps_missing(ARCHES), bases.SETUP_HINT)
+    made = LocalCluster(cluster).start(["--build-backoff-limit=0", "--no-node-timeout-seconds=60"])
+    yield made
+    made.stop()
+    print(f"operator log: {made.workdir / 'operator.log'}")

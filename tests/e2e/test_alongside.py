@@ -24,7 +24,7 @@ from api import (
     Mode,
     published_config_name,
 )
-from hack import controlplane, rbacaudit
+from hack import bases, controlplane, rbacaudit
 from hack.localcluster import BASE_REPO, LocalCluster
 from hack.operatoridentity import ALONGSIDE_RBAC
 from hack.registry import missing_tools, seed_base_image
@@ -43,6 +43,7 @@ AUDIT_START: list[int] = []  # the audit log's length when this module's operato
 @pytest.fixture(scope="module")
 def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
     require(missing_tools(), "run hack/setup.sh (Debian's buildah, skopeo, docker-registry)")
+    require(bases.run_steps_missing(ARCHES), bases.SETUP_HINT)  # entries() has RUN steps
     AUDIT_START.append(rbacaudit.lines(cluster.audit_log))
     made = LocalCluster(cluster).start(["--build-backoff-limit=0"], mode=Mode.ALONGSIDE_MCO)
     yield made

@@ -5,28 +5,25 @@ scripts with buildah/skopeo against the real registry, the push Job joins the im
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
-import pytest
-
-from hack import controlplane, fakenodes
+from api import MOSB_ANNOTATION, ROLE_LABEL
+from hack import fakenodes
 from hack.localcluster import ARCHES, LocalCluster
-from hack.registry import missing_tools
-from tests.support.e2e import builder_fidelity, condition, entries, mosbs, succeeded, wait
-from tests.support.polling import require
+from tests.support.e2e import (
+    build_pods,
+    builder_fidelity,
+    condition,
+    digests,
+    entries,
+    jobs_of_history,
+    mosbs,
+    succeeded,
+    wait,
+)
 
-ROLE = "mosb-controller.io/role"
-MOSB_OF = "mosb-controller.io/machine-os-build"
-
-
-@pytest.fixture(scope="module")
-def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
-    require(missing_tools(), "run hack/setup.sh (Debian's buildah, skopeo, docker-registry)")
-    made = LocalCluster(cluster).start(["--build-backoff-limit=0", "--no-node-timeout-seconds=60"])
-    yield made
-    made.stop()
-    print(f"operator log: {made.workdir / 'operator.log'}")
+ROLE = ROLE_LABEL
+MOSB_OF = MOSB_ANNOTATION
 
 
 def jobs_of(local: LocalCluster, mosb: str, role: str = "build") -> dict[str, dict[str, Any]]:
@@ -37,13 +34,6 @@ def jobs_of(local: LocalCluster, mosb: str, role: str = "build") -> dict[str, di
         if meta.get("annotations", {}).get(MOSB_OF) == mosb and meta["labels"][ROLE] == role:
             found[meta["name"]] = data
     return found
-
-
-def digests(mosb: dict[str, Any]) -> dict[str, str]:
-    return cast(
-        dict[str, str],
-        json.loads(mosb["metadata"]["annotations"]["mosb-controller.io/arch-digests"]),
-    )
 
 
 def settle(local: LocalCluster, mosc: str) -> None:
@@ -65,7 +55,7 @@ def test_four_architectures_built_natively_and_published(local: LocalCluster) ->
     local.apply_mosc("e2e-four", entries())
     mosb = succeeded(local, "e2e-four")
     name = mosb["metadata"]["name"]
-    for arch, pod in _build_pods(local, name).items():  # each pod on a node of its arch
+    for arch, pod in build_pods(local, name).items():  # each pod on a node of its arch
         node = local.core.read_node(pod["spec"]["nodeName"])
         assert node.metadata is not None
         assert (node.metadata.labels or {})["kubernetes.io/arch"] == arch
@@ -92,22 +82,6 @@ def test_four_architectures_built_natively_and_published(local: LocalCluster) ->
         a: before[a] for a in ("amd64", "ppc64le", "s390x")
     }
     assert after["arm64"] != before["arm64"]
-
-
-def _build_pods(local: LocalCluster, mosb: str) -> dict[str, dict[str, Any]]:
-    """arch → the build pod the harness ran for this MOSB (pods outlive their Jobs here)."""
-    harness = local.harness
-    assert harness is not None
-    return {
-        pod["metadata"]["annotations"]["mosb-controller.io/arch"]: pod
-        for pod in harness.ran
-        if pod["metadata"]["annotations"].get(MOSB_OF) == mosb
-        and pod["metadata"]["labels"][ROLE] == "build"
-    }
-
-
-def jobs_of_history(local: LocalCluster, mosb: str) -> list[dict[str, Any]]:
-    return list(_build_pods(local, mosb).values())
 
 
 def test_added_architecture_builds_only_itself(local: LocalCluster) -> None:

@@ -19,12 +19,13 @@ import pytest
 from hack import controlplane, fakenodes, operatoridentity
 from hack.operatorproc import OperatorProcess
 from hack.registry import LocalRegistry, missing_tools
+from mosb_controller.arch import SUPPORTED_ARCHES
 from tests.support.factories import mosc_body, pool_body, rendered_body
 from tests.support.kubelet import FakeKubelet, push_arch_image
 from tests.support.polling import delete_quietly, eventually, require
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 CF = {"amd64": "AMD64", "arm64": "ARM64", "ppc64le": "PPC64LE", "s390x": "S390X"}
 CA_CONFIGMAP = "mosb-registry-ca"
 NO_NODE_TIMEOUT = 4

@@ -20,12 +20,13 @@ from api import (
     encode_arch_builds,
 )
 from hack import controlplane, fakenodes
+from mosb_controller.arch import SUPPORTED_ARCHES
 from mosb_controller.cli import main
 from tests.support.factories import mosc_body, pool_body, rendered_body
 from tests.support.polling import delete_quietly
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 DIGEST = {a: "sha256:" + f"{i:x}" * 64 for i, a in enumerate(ARCHES, start=1)}
 START, END = "2026-11-22T11:00:00Z", "2026-11-22T12:00:00Z"
 

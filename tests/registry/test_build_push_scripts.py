@@ -9,8 +9,8 @@ ConfigMaps/Secrets they name (applying each volume's ``items``) and runs the con
 command with its env, expanded like the kubelet: so the exact scripts, args, env and
 mounted files the controller renders run here, with real buildah and skopeo.
 
-Every image is made locally (``buildah from scratch``); the registry is Debian's
-``docker-registry`` on 127.0.0.1 with TLS and htpasswd auth (``hack/registry.py``). The
+Every image is made locally (on the busybox bases of hack/build-bases.sh); the registry
+is Debian's ``docker-registry`` on 127.0.0.1 with TLS and htpasswd auth (``hack/registry.py``). The
 registry's CA reaches the Jobs as the CA ConfigMap would (key ``ca-bundle.crt``), the
 credentials as the push/pull Secrets would (key ``.dockerconfigjson``).
 """
@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import pytest
 
-from hack import podrunner, registry
+from hack import imagefiles, podrunner, registry
 from hack.jobcontract import (
     ALL_ARCHES,
     BASE_REPO,
@@ -158,7 +158,11 @@ def test_build_each_arch_then_push_list(
         assert labels["io.mosb.test.targetarch"] == arch  # buildah's automatic TARGETARCH
         assert labels[MOSB_LABEL] == mosb  # the controller's rendered LABELs
         assert labels[CONFIG_LABEL] == RENDERED_CONFIG
-        assert len(config["rootfs"]["diff_ids"]) == 2  # base layer + the COPY
+        base_repo, base_tag = imagefiles.split_ref(base_image)
+        variant = next(m["digest"] for m in imagefiles.manifest(reg, base_repo, base_tag)
+                       ["manifests"] if m["platform"]["architecture"] == arch)  # fmt: skip
+        base_layers = imagefiles.config(reg, base_repo, variant)["rootfs"]["diff_ids"]
+        assert config["rootfs"]["diff_ids"][:-1] == base_layers  # the base's layers + the COPY
         digests[arch] = digest
 
     target = f"{reg.host}/{REPO}:{mosb}"

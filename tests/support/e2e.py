@@ -6,10 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from api import MOSB_ANNOTATION as MOSB_OF
+from api import ROLE_LABEL as ROLE
 from hack.localcluster import LocalCluster
 from tests.support.polling import eventually
 
-COMMON = "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.e2e.arch=$TARGETARCH"
+# with a RUN step each architecture runs (tests/e2e/test_run_steps.py checks its output)
+COMMON = (
+    "FROM configs AS final\nARG TARGETARCH\nLABEL io.mosb.e2e.arch=$TARGETARCH\n"
+    "RUN uname -m > /etc/mosb-e2e-machine"
+)
 
 
 def entries(arm: str = "LABEL io.mosb.e2e.arm=v1") -> list[tuple[str, str]]:
@@ -46,6 +52,29 @@ def succeeded(local: LocalCluster, mosc: str, other_than: str = "") -> dict[str,
         return None
 
     return cast(dict[str, Any], wait(done, 240, f"a succeeded MOSB of {mosc}"))
+
+
+def digests(mosb: dict[str, Any]) -> dict[str, str]:
+    return cast(
+        dict[str, str],
+        json.loads(mosb["metadata"]["annotations"]["mosb-controller.io/arch-digests"]),
+    )
+
+
+def build_pods(local: LocalCluster, mosb: str) -> dict[str, dict[str, Any]]:
+    """arch → the build pod the harness ran for this MOSB (pods outlive their Jobs here)."""
+    harness = local.harness
+    assert harness is not None
+    return {
+        pod["metadata"]["annotations"]["mosb-controller.io/arch"]: pod
+        for pod in harness.ran
+        if pod["metadata"]["annotations"].get(MOSB_OF) == mosb
+        and pod["metadata"]["labels"][ROLE] == "build"
+    }
+
+
+def jobs_of_history(local: LocalCluster, mosb: str) -> list[dict[str, Any]]:
+    return list(build_pods(local, mosb).values())
 
 
 def builder_fidelity(local: LocalCluster, pool: str, mosb: str, status: str, reason: str) -> None:

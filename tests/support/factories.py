@@ -12,13 +12,14 @@ from typing import Any
 
 from api import MachineConfig, MachineConfigPool, MachineOSConfig
 from mosb_controller import arch
+from mosb_controller.arch import SUPPORTED_ARCHES
 from mosb_controller.planning.observed import ImageCheck, Observed, RegistryAnswer
 from mosb_controller.planning.plan import Plan
 from mosb_controller.settings import Settings
 
 GROUP_VERSION = "machineconfiguration.openshift.io/v1"
 REPO = "registry.example.com/ocl/worker"
-ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 DIGEST = {a: "sha256:" + f"{i:x}" * 64 for i, a in enumerate(ARCHES, start=1)}
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 
