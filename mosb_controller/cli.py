@@ -84,8 +84,12 @@ def _plan(args: argparse.Namespace) -> int:
         from mosb_controller.cluster.kube import Kube, load_api_client
         from mosb_controller.cluster.live import LiveReader
 
-        client = load_api_client(getattr(args, "kubeconfig", None), getattr(args, "context", None))
-        live = LiveReader(Kube(client), settings.namespace).read(args.mosc)
+        kube = Kube(
+            load_api_client(getattr(args, "kubeconfig", None), getattr(args, "context", None)),
+            mode=settings.mode,
+        )
+        osimageurl = (settings.osimageurl_namespace, settings.osimageurl_configmap)
+        live = LiveReader(kube, settings.namespace, osimageurl).read(args.mosc)
         objects = live.objects
         secrets_checked, jobs_known = live.secrets_checked, live.jobs_known
     else:

@@ -18,7 +18,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client import ApiClient, ApiException
 
-from api import GROUP, MACHINE_CONFIG_POOLS, VERSION
+from api import GROUP, MACHINE_CONFIG_POOLS, MACHINE_CONFIGS, VERSION, Mode, group_of
 
 FIELD_MANAGER = "mosb-controller"
 # The API server accepts an event about a cluster-scoped object only in "default" (core/v1
@@ -74,8 +74,11 @@ def read_raw(call: Callable[..., Any], *args: Any) -> dict[str, Any] | None:
 
 
 class Kube:
-    def __init__(self, client: ApiClient, component: str = "mosb-controller") -> None:
+    def __init__(
+        self, client: ApiClient, component: str = "mosb-controller", mode: Mode = Mode.BUILDER
+    ) -> None:
         self.client = client
+        self.mode = mode  # which group MachineOSConfigs and MachineOSBuilds are served in
         self.core = kubernetes.client.CoreV1Api(client)
         self.custom = kubernetes.client.CustomObjectsApi(client)
         self.component = component
@@ -92,6 +95,19 @@ class Kube:
             if exc.status != 404:
                 raise
             log.info("pool %s vanished before its annotation was written", pool)
+
+    def hold_pool(self, pool: str, key: str, paused: bool | None, note: str | None) -> str | None:
+        """Pause or release a pool with our annotation (`note` None: removed), in one
+        merge patch: the reason is never seen without the pause, nor ours without it.
+        Returns the new resourceVersion."""
+        body: dict[str, Any] = {"metadata": {"annotations": {key: note}}}
+        if paused is not None:
+            body["spec"] = {"paused": paused}
+        return _version(
+            self.custom.patch_cluster_custom_object(
+                GROUP, VERSION, MACHINE_CONFIG_POOLS, pool, body
+            )
+        )
 
     # -- ConfigMaps -------------------------------------------------------------------
     def apply_configmap(
@@ -167,16 +183,38 @@ class Writer(Kube):
     """The writes a plan needs. Creates tolerate AlreadyExists and deletes NotFound, so
     a plan applied twice (or after a crash) converges to the same objects."""
 
+    def _group(self, plural: str) -> str:
+        return group_of(plural, self.mode)
+
     def create_cluster_object(self, plural: str, body: Mapping[str, Any]) -> None:
+        group = self._group(plural)
+        full = {**body, "apiVersion": f"{group}/{VERSION}"}
         try:
-            self.custom.create_cluster_custom_object(GROUP, VERSION, plural, dict(body))
+            self.custom.create_cluster_custom_object(group, VERSION, plural, full)
         except ApiException as exc:
             _ignore(409, exc)
+
+    def apply_machine_config(self, body: Mapping[str, Any]) -> None:
+        """Create our MachineConfig, or bring an existing one to `body` (labels,
+        annotations, spec; a merge patch: others' keys stay)."""
+        try:
+            self.custom.create_cluster_custom_object(GROUP, VERSION, MACHINE_CONFIGS, dict(body))
+            return
+        except ApiException as exc:
+            _ignore(409, exc)
+        meta = body["metadata"]
+        patch = {
+            "metadata": {"labels": meta["labels"], "annotations": meta["annotations"]},
+            "spec": body["spec"],
+        }
+        self.custom.patch_cluster_custom_object(
+            GROUP, VERSION, MACHINE_CONFIGS, meta["name"], patch
+        )
 
     def delete_cluster_object(self, plural: str, name: str) -> None:
         try:
             self.custom.delete_cluster_custom_object(
-                GROUP, VERSION, plural, name, propagation_policy="Background"
+                self._group(plural), VERSION, plural, name, propagation_policy="Background"
             )
         except ApiException as exc:
             _ignore(404, exc)
@@ -188,7 +226,9 @@ class Writer(Kube):
         body = {"metadata": {"annotations": dict(changes)}}
         try:
             return _version(
-                self.custom.patch_cluster_custom_object(GROUP, VERSION, plural, name, body)
+                self.custom.patch_cluster_custom_object(
+                    self._group(plural), VERSION, plural, name, body
+                )
             )
         except ApiException as exc:
             _ignore(404, exc)
@@ -203,7 +243,9 @@ class Writer(Kube):
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         return _version(
-            self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+            self.custom.patch_cluster_custom_object_status(
+                self._group(plural), VERSION, plural, name, body
+            )
         )
 
     def create_namespaced(self, body: Mapping[str, Any]) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from api import EXTENSION_DOMAIN, GROUP
+from api import EXTENSION_GROUP, GROUP
 
 
 def is_ours(group: str) -> bool:
-    return group == EXTENSION_DOMAIN or group.endswith(f".{EXTENSION_DOMAIN}")
+    return group == EXTENSION_GROUP  # api.names: the alongside-mco mode's group
 
 
 def choose_group(served: Sequence[str], has_mosc: Callable[[str], bool]) -> str:
