@@ -19,7 +19,7 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client import ApiException
 
-from hack import controlplane, fakenodes, kube_paths, operatoridentity
+from hack import admission, controlplane, fakenodes, kube_paths, operatoridentity
 from hack.clustercomponents import DEFAULT_KWOK_CONFIG
 from hack.nodeharness import NodeHarness
 from hack.operatorproc import OperatorProcess
@@ -133,6 +133,8 @@ class LocalCluster:
             "data": {"ca-bundle.crt": self.ca_text()},
         }
         core.patch_namespaced_config_map(CA_CONFIGMAP, NAMESPACE, ca, **_APPLY)
+        # What OpenShift's anyuid SCC admits for build pods, enforced here too.
+        admission.apply(self.plane.kubeconfig, core, NAMESPACE)
 
     def ca_text(self) -> str:
         return (self.registry.ca_dir / "ca.crt").read_text()

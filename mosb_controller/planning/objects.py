@@ -168,8 +168,12 @@ def _container(
             "limits": {"memory": settings.build_memory_limit},
         },
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        # buildah needs to set uids inside its chroot.
-        "securityContext": {"capabilities": {"add": ["SETUID", "SETGID"]}},
+        # No capability added: OpenShift's anyuid SCC, which the build ServiceAccount is
+        # bound to, refuses any add ("capability may not be added"), as upstream's build
+        # pod requests none. The runtime's defaults (CRI-O's and containerd's include the
+        # SETUID/SETGID buildah's chroot isolation needs) apply. MKNOD is dropped as that
+        # SCC requires; vfs storage makes no device nodes.
+        "securityContext": {"capabilities": {"drop": ["MKNOD"]}},
     }
 
 
