@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import kubernetes
 from kubernetes.client import ApiException
@@ -43,16 +44,21 @@ def probe_pod(capabilities: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def refusal(core: kubernetes.client.CoreV1Api, namespace: str, body: dict[str, Any]) -> str:
-    """The API server's refusal of creating `body` (server-side dry run), or "" if admitted."""
+def dry_run_refusal(create: Callable[..., Any], namespace: str, body: dict[str, Any]) -> str:
+    """The API server's refusal of `create(namespace, body)` as a server-side dry run
+    (admission runs, nothing is stored), or "" if admitted."""
     try:
-        # a dict is serialised as it is; the client is typed for its models only
-        core.create_namespaced_pod(namespace, cast(kubernetes.client.V1Pod, body), dry_run="All")
+        create(namespace, body, dry_run="All")
     except ApiException as exc:
         if exc.status in (403, 422):
             return str(exc.body)
         raise
     return ""
+
+
+def refusal(core: kubernetes.client.CoreV1Api, namespace: str, body: dict[str, Any]) -> str:
+    """The API server's refusal of the pod `body`, or "" if admitted."""
+    return dry_run_refusal(core.create_namespaced_pod, namespace, body)
 
 
 def apply(kubeconfig: Path, core: kubernetes.client.CoreV1Api, namespace: str) -> None:

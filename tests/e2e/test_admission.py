@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import kubernetes
 import pytest
@@ -58,15 +58,8 @@ def _rendered_jobs() -> list[dict[str, Any]]:
 
 
 def _create_job(client: kubernetes.client.ApiClient, job: dict[str, Any]) -> str:
-    """The API server's refusal of the Job (server-side dry run), or "" if admitted."""
-    try:
-        batch = kubernetes.client.BatchV1Api(client)
-        batch.create_namespaced_job(NAMESPACE, cast(kubernetes.client.V1Job, job), dry_run="All")
-    except ApiException as exc:
-        if exc.status in (403, 422):
-            return str(exc.body)
-        raise
-    return ""
+    create = kubernetes.client.BatchV1Api(client).create_namespaced_job
+    return admission.dry_run_refusal(create, NAMESPACE, job)
 
 
 def _as_pod(job: dict[str, Any]) -> dict[str, Any]:
