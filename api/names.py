@@ -56,3 +56,11 @@ MOSC_ANNOTATION = f"{EXTENSION_DOMAIN}/machine-os-config"
 # not a build object, so the build loop's watch leaves it out).
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "mosb-controller"
+
+# -- Kubernetes registry-credential Secrets (set by whoever makes the Secret) ------------
+# The two types a MachineOSConfig's secrets may have; our copies are always the first.
+DOCKERCONFIGJSON_TYPE = "kubernetes.io/dockerconfigjson"  # noqa: S105 - a type
+DOCKERCFG_TYPE = "kubernetes.io/dockercfg"  # noqa: S105 - a type
+# Their data keys: {"auths": {host: {...}}}, and the older bare {host: {...}}.
+DOCKERCONFIGJSON_KEY = ".dockerconfigjson"
+DOCKERCFG_KEY = ".dockercfg"

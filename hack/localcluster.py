@@ -85,8 +85,11 @@ class LocalCluster:
         self.harness = NodeHarness(
             self.client, NAMESPACE, workers=harness_workers, simulate_seconds=simulate_builds
         ).start()
-        if not with_operator:
-            return self
+        if with_operator:
+            self.start_operator(operator_args)
+        return self
+
+    def start_operator(self, operator_args: Sequence[str] = ()) -> None:
         self.operator = OperatorProcess(
             operatoridentity.operator_kubeconfig(self.plane),  # its SA, its RBAC
             NAMESPACE,
@@ -94,7 +97,6 @@ class LocalCluster:
             extra_args=[f"--registry-ca-configmap={CA_CONFIGMAP}", *operator_args],
         )
         self.operator.start()
-        return self
 
     def stop(self) -> None:
         if self.operator is not None:

@@ -19,6 +19,7 @@ from api import (
     MachineOSConfig,
     describe_validation_error,
 )
+from api.names import DOCKERCONFIGJSON_TYPE as DOCKERCONFIG_TYPE
 from mosb_controller import arch
 from mosb_controller.planning.observed import (
     ImageCheck,
@@ -30,7 +31,6 @@ from mosb_controller.planning.observed import (
     mosb_view,
     pod_view,
 )
-from mosb_controller.planning.plan import DOCKERCONFIG_TYPE
 from mosb_controller.settings import Settings
 
 KINDS = (

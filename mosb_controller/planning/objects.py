@@ -71,6 +71,11 @@ def _meta(name: str, namespace: str, mosb: str, uid: str, role: str, arch: str |
     }
 
 
+def owned_meta(name: str, namespace: str, mosb: str, uid: str, role: str, mosc: str) -> Any:
+    """Metadata of another object a build owns (its Secret copies: planning/buildsecrets)."""
+    return _meta(name, namespace, mosb, uid, role, None, mosc)
+
+
 def inputs_configmap(
     inputs: BuildInputs, mosb: str, uid: str, arches: list[str], settings: Settings
 ) -> dict[str, Any]:

@@ -237,3 +237,7 @@ class Observed:
     now: dt.datetime
     settings: Settings
     deleted_jobs: frozenset[tuple[str, str]] = frozenset()  # (name, owner uid) seen deleted
+    # The MOSC's Secrets in the secrets namespace, name → type, when that is not the
+    # controller namespace (read by the build loop); None: they are in `secrets`.
+    named_secrets: Mapping[str, str] | None = None
+    global_pull_secret: str | None = None  # its type; None: not configured or absent

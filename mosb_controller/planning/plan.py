@@ -41,16 +41,16 @@ from api import (
     encode_arch_builds,
     encode_arch_digests,
 )
-from mosb_controller.planning import events, reuse, status
+from mosb_controller.planning import buildsecrets, events, reuse, status
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.arch_state import advance_record, describe, job_outcome
+from mosb_controller.planning.buildsecrets import SecretCopy
 from mosb_controller.planning.events import EventSpec
 from mosb_controller.planning.inputs import BuildInputs, Refusal, build_inputs
 from mosb_controller.planning.observed import MosbView, Observed
 from mosb_controller.planning.reuse import ArchDecision
 from mosb_controller.planning.status import PushState
 
-DOCKERCONFIG_TYPE = "kubernetes.io/dockerconfigjson"
 _RETRIED = (BuildProgress.FAILED, BuildProgress.INTERRUPTED)  # what retry-failed recreates
 
 
@@ -78,6 +78,8 @@ class Plan:
     create_jobs: list[dict[str, Any]] = field(default_factory=list)
     delete_jobs: list[str] = field(default_factory=list)
     delete_configmaps: list[str] = field(default_factory=list)
+    copy_secrets: list[SecretCopy] = field(default_factory=list)  # made before the Jobs
+    delete_secrets: list[str] = field(default_factory=list)
     mosb_annotations: dict[str, dict[str, str | None]] = field(default_factory=dict)
     mosb_status: dict[str, MachineOSBuildStatus] = field(default_factory=dict)
     mosc_annotations: dict[str, str | None] = field(default_factory=dict)
@@ -90,7 +92,7 @@ def plan_mosc(obs: Observed) -> Plan:
     plan = Plan()
     inputs = build_inputs(obs.mosc, obs.pool, obs.rendered, obs.pool_arches)
     if isinstance(inputs, BuildInputs):
-        inputs = _check_secrets(inputs, obs.secrets, obs.settings.namespace)
+        inputs = buildsecrets.check(inputs, obs)
     if isinstance(inputs, Refusal):
         plan.refusal = inputs
         return plan
@@ -134,31 +136,6 @@ def _action(current: MosbView | None, *, rebuild: bool, retry: bool) -> MosbActi
     if retry and current.terminal in _RETRIED:
         return MosbAction.RECREATE_RETRY
     return MosbAction.KEEP
-
-
-_SECRET_REFUSALS = {
-    "push": (EventReason.PUSH_SECRET_NOT_FOUND, EventReason.PUSH_SECRET_WRONG_TYPE),
-    "pull": (EventReason.PULL_SECRET_NOT_FOUND, EventReason.PULL_SECRET_WRONG_TYPE),
-}
-
-
-def _check_secrets(
-    inputs: BuildInputs, secrets: Mapping[str, str], namespace: str
-) -> BuildInputs | Refusal:
-    for role, name in (("push", inputs.push_secret), ("pull", inputs.pull_secret)):
-        if name is None:
-            continue
-        not_found, wrong_type = _SECRET_REFUSALS[role]
-        if name not in secrets:
-            return Refusal(
-                not_found, f"the {role} secret {name} does not exist in namespace {namespace}"
-            )
-        if secrets[name] != DOCKERCONFIG_TYPE:
-            return Refusal(
-                wrong_type,
-                f"the {role} secret {name} has type {secrets[name]}, not {DOCKERCONFIG_TYPE}",
-            )
-    return inputs
 
 
 # -- a new MachineOSBuild --------------------------------------------------------------
@@ -322,11 +299,14 @@ def _advance_builds(
 def _need_inputs(
     plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView, arches: list[str]
 ) -> None:
-    """The inputs ConfigMap the Jobs mount, unless this MOSB's exists."""
+    """The inputs ConfigMap the Jobs mount, unless this MOSB's exists; the Secret copies
+    they mount, made afresh (from the sources as they are now) whenever Jobs start."""
     if obs.configmaps.get(jobspec.inputs_configmap_name(mosb.name)) != mosb.uid:
         plan.create_configmaps.append(
             jobspec.inputs_configmap(inputs, mosb.name, mosb.uid, arches, obs.settings)
         )
+    if not plan.copy_secrets:
+        plan.copy_secrets = buildsecrets.copies(obs, mosb.name, mosb.uid)
 
 
 def _decision(record: ArchBuildRecord) -> ArchDecision:
@@ -386,6 +366,8 @@ def _cleanup(plan: Plan, obs: Observed, mosb: str, records: Mapping[str, ArchBui
     cm = jobspec.inputs_configmap_name(mosb)
     if cm in obs.configmaps:
         plan.delete_configmaps.append(cm)
+    copies = [buildsecrets.copy_name(mosb, role) for role in buildsecrets.ROLES]
+    plan.delete_secrets += [name for name in copies if name in obs.secrets]
 
 
 def _serve_requests(plan: Plan, mosb: MosbView, *, rebuild: bool, retry: bool) -> None:
