@@ -6,7 +6,6 @@ writing its copy, and never logged.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import logging
 
@@ -23,19 +22,11 @@ log = logging.getLogger(__name__)
 
 class SecretStore:
     def __init__(self, writer: Writer) -> None:
-        self.core = writer.core
-
-    def _read(self, namespace: str, name: str) -> kubernetes.client.V1Secret | None:
-        try:
-            return self.core.read_namespaced_secret(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        self.writer, self.core = writer, writer.core
 
     def _type(self, namespace: str, name: str) -> str | None:
-        secret = self._read(namespace, name)
-        return None if secret is None else str(secret.type or "")
+        found = self.writer.read_secret(namespace, name)
+        return None if found is None else found[0]
 
     def observe(self, obs: Observed) -> Observed:
         """`obs` with what the planner needs to know of Secrets outside the controller
@@ -55,9 +46,8 @@ class SecretStore:
 
     def make_copy(self, copy: SecretCopy, namespace: str) -> None:
         """Write the copy from its source as it is now (replacing an older copy)."""
-        source = self._read(copy.source_namespace, copy.source)
-        data = {k: base64.b64decode(v) for k, v in ((source and source.data) or {}).items()}
-        content = buildsecrets.dockerconfigjson(str(source.type or ""), data) if source else None
+        source = self.writer.read_secret(copy.source_namespace, copy.source)
+        content = buildsecrets.dockerconfigjson(*source) if source else None
         if content is None:  # gone or unreadable since the plan: the next pass says so
             log.warning(
                 "the %s secret %s/%s is missing or not a readable registry credential",
