@@ -59,8 +59,8 @@ MANAGED_BY = "mosb-controller"
 
 # -- Kubernetes registry-credential Secrets (set by whoever makes the Secret) ------------
 # The two types a MachineOSConfig's secrets may have; our copies are always the first.
-DOCKERCONFIGJSON_TYPE = "kubernetes.io/dockerconfigjson"  # noqa: S105 - a type
-DOCKERCFG_TYPE = "kubernetes.io/dockercfg"  # noqa: S105 - a type
+DOCKERCONFIGJSON_TYPE = "kubernetes.io/dockerconfigjson"
+DOCKERCFG_TYPE = "kubernetes.io/dockercfg"
 # Their data keys: {"auths": {host: {...}}}, and the older bare {host: {...}}.
 DOCKERCONFIGJSON_KEY = ".dockerconfigjson"
 DOCKERCFG_KEY = ".dockercfg"

@@ -42,7 +42,8 @@ def _ignore_conflict(create: Any, *args: Any) -> None:
 
 
 def _readable_by_the_operator(client: kubernetes.client.ApiClient, namespace: str) -> None:
-    """What manifests/openshift grants in those namespaces: get on Secrets."""
+    """What a Role in those namespaces must grant the operator: get on Secrets (the
+    OpenShift overlay has one for openshift-config/pull-secret)."""
     rbac = kubernetes.client.RbacAuthorizationV1Api(client)
     role = {"metadata": {"name": "mosb-secrets"},
             "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}  # fmt: skip
