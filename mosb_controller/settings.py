@@ -72,6 +72,13 @@ class Settings(BaseModel):
         "MachineOSConfig names no baseImagePullSecret (OpenShift: openshift-config/pull-secret); "
         "empty: none.",
     )
+    entitlement_secret: str = Field(
+        default="",
+        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        description="namespace/name of the RHEL entitlement Secret whose files RUN steps see "
+        "under /etc/pki/entitlement (OpenShift: openshift-config-managed/etc-pki-entitlement); "
+        "empty or absent: builds run without it.",
+    )
     image_format: str = Field(
         default="oci", pattern="^(oci|docker)$", description="Image and list format: oci or docker."
     )

@@ -42,12 +42,16 @@ class SecretStore:
             named = {name: kind for name, kind in found.items() if kind is not None}
         fallback = buildsecrets.global_pull_secret(settings)
         kind = self._type(*fallback) if fallback else None
-        return dataclasses.replace(obs, named_secrets=named, global_pull_secret=kind)
+        entitlement = buildsecrets.entitlement_secret(settings)
+        entitled = entitlement is not None and self._type(*entitlement) is not None
+        return dataclasses.replace(
+            obs, named_secrets=named, global_pull_secret=kind, entitlement=entitled
+        )
 
     def make_copy(self, copy: SecretCopy, namespace: str) -> None:
         """Write the copy from its source as it is now (replacing an older copy)."""
         source = self.writer.read_secret(copy.source_namespace, copy.source)
-        content = buildsecrets.dockerconfigjson(*source) if source else None
+        content = buildsecrets.copy_data(copy, *source) if source else None
         if content is None:  # gone or unreadable since the plan: the next pass says so
             log.warning(
                 "the %s secret %s/%s is missing or not a readable registry credential",

@@ -27,7 +27,7 @@ from mosb_controller.planning.observed import Observed
 from mosb_controller.settings import Settings
 
 ACCEPTED_TYPES = (DOCKERCONFIGJSON_TYPE, DOCKERCFG_TYPE)
-ROLES = ("push", "pull")
+ROLES = ("push", "pull", "entitlement")
 _REFUSALS = {
     "push": (EventReason.PUSH_SECRET_NOT_FOUND, EventReason.PUSH_SECRET_WRONG_TYPE),
     "pull": (EventReason.PULL_SECRET_NOT_FOUND, EventReason.PULL_SECRET_WRONG_TYPE),
@@ -54,10 +54,18 @@ def copy_name(mosb: str, role: str) -> str:
     return short_name(mosb, f"{role}-secret")
 
 
-def global_pull_secret(settings: Settings) -> tuple[str, str] | None:
-    """The configured global pull secret as (namespace, name); None when not set."""
-    namespace, _, name = settings.global_pull_secret.partition("/")
+def reference(value: str) -> tuple[str, str] | None:
+    """A `namespace/name` setting as (namespace, name); None when not set."""
+    namespace, _, name = value.partition("/")
     return (namespace, name) if namespace and name else None
+
+
+def global_pull_secret(settings: Settings) -> tuple[str, str] | None:
+    return reference(settings.global_pull_secret)
+
+
+def entitlement_secret(settings: Settings) -> tuple[str, str] | None:
+    return reference(settings.entitlement_secret)
 
 
 def secrets_namespace(settings: Settings) -> str:
@@ -94,6 +102,9 @@ def sources(obs: Observed) -> dict[str, tuple[str, str]] | Refusal:
     fallback = global_pull_secret(obs.settings)
     if "pull" not in found and fallback and obs.global_pull_secret in ACCEPTED_TYPES:
         found["pull"] = fallback
+    entitlement = entitlement_secret(obs.settings)
+    if entitlement and obs.entitlement:  # optional, as upstream: without it, no mount
+        found["entitlement"] = entitlement
     return found
 
 
@@ -105,6 +116,14 @@ def check(inputs: BuildInputs, obs: Observed) -> BuildInputs | Refusal:
     mosb = inputs.mosb_name()
     pull = copy_name(mosb, "pull") if "pull" in found else None
     return replace(inputs, push_secret=copy_name(mosb, "push"), pull_secret=pull)
+
+
+def entitlement_copy(obs: Observed, mosb: str) -> str | None:
+    """The name of this build's copy of the entitlement Secret, if it has one."""
+    found = sources(obs)
+    if isinstance(found, Refusal) or "entitlement" not in found:
+        return None
+    return copy_name(mosb, "entitlement")
 
 
 def copies(obs: Observed, mosb: str, uid: str) -> list[SecretCopy]:
@@ -133,14 +152,23 @@ def dockerconfigjson(kind: str, data: Mapping[str, bytes]) -> bytes | None:
     return json.dumps(document).encode()
 
 
-def copy_body(copy: SecretCopy, content: bytes, namespace: str) -> dict[str, Any]:
-    """The copy, in the controller namespace, holding `content` (see dockerconfigjson)."""
+def copy_data(copy: SecretCopy, kind: str, data: Mapping[str, bytes]) -> dict[str, bytes] | None:
+    """What the copy holds: credentials as `.dockerconfigjson`; the entitlement's files
+    as they are. None if the source is not usable."""
+    if copy.role == "entitlement":
+        return dict(data) if data else None
+    content = dockerconfigjson(kind, data)
+    return None if content is None else {DOCKERCONFIGJSON_KEY: content}
+
+
+def copy_body(copy: SecretCopy, data: Mapping[str, bytes], namespace: str) -> dict[str, Any]:
+    """The copy, in the controller namespace, holding `data` (see copy_data)."""
     role = f"{copy.role}-secret"
     meta = jobspec.owned_meta(copy.name, namespace, copy.mosb, copy.mosb_uid, role, copy.mosc)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": meta,
-        "type": DOCKERCONFIGJSON_TYPE,
-        "data": {DOCKERCONFIGJSON_KEY: base64.b64encode(content).decode()},
+        "type": "Opaque" if copy.role == "entitlement" else DOCKERCONFIGJSON_TYPE,
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }

@@ -30,6 +30,7 @@ INPUTS_MOUNT = "/etc/mosb/inputs"
 PUSH_SECRET_MOUNT = "/etc/mosb/push-secret"  # noqa: S105 - a path, not a secret
 PULL_SECRET_MOUNT = "/etc/mosb/pull-secret"  # noqa: S105 - a path, not a secret
 CA_MOUNT = "/etc/mosb/certs"
+ENTITLEMENT_MOUNT = "/etc/mosb/entitlement"
 DOCKERCONFIG = ".dockerconfigjson"
 
 
@@ -214,9 +215,15 @@ def _job(
 
 
 def build_job(
-    inputs: BuildInputs, mosb: str, uid: str, arch: str, settings: Settings
+    inputs: BuildInputs,
+    mosb: str,
+    uid: str,
+    arch: str,
+    settings: Settings,
+    entitlement: str | None = None,
 ) -> dict[str, Any]:
-    """The Job that builds `arch` natively on a node of that architecture."""
+    """The Job that builds `arch` natively on a node of that architecture; RUN steps see
+    the files of the Secret `entitlement` (if any) under /etc/pki/entitlement."""
     name = build_job_name(mosb, arch)
     meta = _meta(name, settings.namespace, mosb, uid, "build", arch, inputs.mosc)
     env = {
@@ -224,6 +231,7 @@ def build_job(
         "MOSB_CONTAINERFILE": f"{INPUTS_MOUNT}/Containerfile",
         "MOSB_TARGET_IMAGE": f"{inputs.repository}:{inputs.tag(mosb, arch)}",
         "MOSB_PULL_AUTHFILE": f"{PULL_SECRET_MOUNT}/{DOCKERCONFIG}" if inputs.pull_secret else "",
+        "MOSB_ENTITLEMENT_DIR": ENTITLEMENT_MOUNT if entitlement else "",
         **_common_env(settings),
     }
     volumes: list[dict[str, Any]] = [
@@ -239,6 +247,9 @@ def build_job(
     if inputs.pull_secret:
         volumes.append(_secret_volume("pull-secret", inputs.pull_secret))
         mounts.append({"name": "pull-secret", "mountPath": PULL_SECRET_MOUNT, "readOnly": True})
+    if entitlement:
+        volumes.append({"name": "entitlement", "secret": {"secretName": entitlement}})
+        mounts.append({"name": "entitlement", "mountPath": ENTITLEMENT_MOUNT, "readOnly": True})
     pod_extra = {
         "nodeSelector": {ARCH_LABEL: arch, "kubernetes.io/os": "linux"},
         "tolerations": build_tolerations(arch),

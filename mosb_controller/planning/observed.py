@@ -241,3 +241,4 @@ class Observed:
     # controller namespace (read by the build loop); None: they are in `secrets`.
     named_secrets: Mapping[str, str] | None = None
     global_pull_secret: str | None = None  # its type; None: not configured or absent
+    entitlement: bool = False  # the configured entitlement Secret exists

@@ -289,9 +289,10 @@ def _advance_builds(
         plan.decisions.append(_decision(new))
     if to_build:
         _need_inputs(plan, obs, inputs, mosb, to_build)
+        entitlement = buildsecrets.entitlement_copy(obs, mosb.name)
         for arch in to_build:
             plan.create_jobs.append(
-                jobspec.build_job(inputs, mosb.name, mosb.uid, arch, obs.settings)
+                jobspec.build_job(inputs, mosb.name, mosb.uid, arch, obs.settings, entitlement)
             )
     return records
 

@@ -48,7 +48,7 @@ def test_a_dockercfg_push_secret_is_accepted_and_its_copy_mounted() -> None:
     assert push.name == buildsecrets.copy_name(mosb, "push")
     for job in jobs:
         assert _volumes(job) == {"push-secret": push.name}  # no pull secret: none mounted
-    body = buildsecrets.copy_body(push, b'{"auths": {}}', "mosb")
+    body = buildsecrets.copy_body(push, {".dockerconfigjson": b'{"auths": {}}'}, "mosb")
     assert body["type"] == DOCKERCONFIGJSON_TYPE
     assert body["metadata"]["ownerReferences"][0]["name"] == mosb
 
@@ -90,3 +90,19 @@ def test_without_base_image_pull_secret_the_global_pull_secret_is_used() -> None
     )
     _, _, mine = _started(own)
     assert {(c.role, c.source) for c in mine} == {("push", "push"), ("pull", "base")}
+
+
+def test_the_entitlement_is_mounted_into_build_jobs_when_it_exists() -> None:
+    ref = "openshift-config-managed/etc-pki-entitlement"
+    obs = observed(settings=Settings(namespace="mosb", entitlement_secret=ref), entitlement=True)
+    _, jobs, copies = _started(obs)
+    ent = next(c for c in copies if c.role == "entitlement")
+    assert (ent.source_namespace, ent.source) == tuple(ref.split("/"))
+    for job in jobs:
+        assert _volumes(job).get("entitlement") == ent.name
+    body = buildsecrets.copy_body(ent, {"entitlement.pem": b"x"}, "mosb")
+    assert body["type"] == "Opaque" and set(body["data"]) == {"entitlement.pem"}
+    # absent (or not configured): the builds proceed without it
+    _, jobs, copies = _started(replace(obs, entitlement=False))
+    assert all("entitlement" not in _volumes(j) for j in jobs)
+    assert all(c.role != "entitlement" for c in copies)
