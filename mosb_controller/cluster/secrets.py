@@ -1,7 +1,7 @@
-"""The build's registry credentials on the API server: the MOSC's Secrets where they
-live, the global pull secret, and the build's copies of them (planning/buildsecrets.py
-decides; this reads and writes). Credentials are held only between reading a source and
-writing its copy, and never logged.
+"""The build's Secrets on the API server: the MOSC's registry credentials where they
+live, the global pull secret, the entitlement, and the build's copies of them
+(planning/buildsecrets.py decides; this reads and writes). Their data is held only
+between reading a source and writing its copy, and never logged.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class SecretStore:
         content = buildsecrets.copy_data(copy, *source) if source else None
         if content is None:  # gone or unreadable since the plan: the next pass says so
             log.warning(
-                "the %s secret %s/%s is missing or not a readable registry credential",
+                "the %s secret %s/%s is missing or unusable; its copy is not made",
                 copy.role, copy.source_namespace, copy.source,
             )  # fmt: skip
             return
