@@ -156,3 +156,13 @@ def finish_builds(
     plan = progress(obs, mosb, jobs, pods)
     records = decode_arch_builds(plan.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
     return replace(mosb, records=records), pods
+
+
+def pushed(obs: Observed) -> tuple[MosbView, Plan]:
+    """A heterogeneous build driven to the pass after its push Job made LIST_DIGEST."""
+    mosb, jobs = started(obs)
+    mosb, pods = finish_builds(obs, mosb, jobs)
+    push = jobspec.push_job_name(mosb.name)
+    jobs[push] = job(push, complete=True, role="push")
+    pods[push] = [pod(push, phase="Succeeded", exit_code=0, message=LIST_DIGEST)]
+    return mosb, progress(obs, mosb, jobs, pods)
