@@ -81,7 +81,10 @@ class LocalCluster:
         """Without the operator, run it yourself (e.g. its Deployment, hack/operatorpod.py).
         `simulate_builds`: seconds each pod takes instead of running it (benchmarks)."""
         self.registry.start()
-        self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES)
+        # The OS-like flavour: builder mode's Containerfile runs the OS tools upstream's
+        # template calls (ignition-apply, rpm-ostree, ostree, update-ca-trust); its
+        # stand-ins record what each build asked of them.
+        self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES, flavour="os-like")
         self._namespace()
         self.harness = NodeHarness(
             self.client, NAMESPACE, workers=harness_workers, simulate_seconds=simulate_builds

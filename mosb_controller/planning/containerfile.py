@@ -236,10 +236,10 @@ def _os_packages(os: OSContent, arch: str) -> str:
          f"baseurl={EXTENSIONS_MOUNT}/usr/share/rpm-ostree/extensions/", "gpgcheck=0",
          "skip_if_unavailable=False")
     )  # fmt: skip
+    write_repo = f"mkdir -p /etc/yum.repos.d && printf '{repo}\\n' > {EXTENSIONS_REPO}"
     body = " && \\\n    ".join(
-        (f"printf '{repo}\\n' > {EXTENSIONS_REPO}", *steps, f"rm {EXTENSIONS_REPO}",
-         "ostree container commit")
-    )  # fmt: skip
+        (write_repo, *steps, f"rm {EXTENSIONS_REPO}", "ostree container commit")
+    )
     return (
         f"RUN --mount=type=bind,from={os.extensions_image},source=/,target={EXTENSIONS_MOUNT} \\\n"
         "    --mount=type=bind,from=extract,source=/tmp/mosb,target=/tmp/mosb \\\n"
