@@ -349,6 +349,7 @@ class MachineConfigSpec(K8sModel):
     extensions: tuple[str, ...] = ()
     kernel_type: str = ""  # free text upstream; checked against KernelType when building
     kernel_arguments: tuple[str, ...] = ()
+    fips: bool = False  # modelled so the image's currentconfig keeps the whole spec
 
     @field_validator("config", "extensions", "kernel_type", "kernel_arguments", mode="before")
     @classmethod

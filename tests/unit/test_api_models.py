@@ -496,7 +496,7 @@ def test_from_k8s_accepts_any_mapping() -> None:
         (
             MachineConfig,
             MC_YAML,
-            ["spec.fips"],
+            [],
         ),
     ],
 )
