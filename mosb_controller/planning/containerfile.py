@@ -103,7 +103,7 @@ class OSContent:
         }
 
     def context_files(self) -> dict[str, str]:
-        """The build-context files (ConfigMap keys use `_` for `/`; see objects.py)."""
+        """The build-context files, path → content (objects.py maps them to ConfigMap keys)."""
         raw = json.dumps(self.machine_config, sort_keys=True, separators=(",", ":"))
         packed = base64.b64encode(gzip.compress(raw.encode(), mtime=0)).decode()
         ignition = self.machine_config.get("spec", {}).get("config", {})
