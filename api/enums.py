@@ -170,6 +170,20 @@ class EventType(StrEnum):
     WARNING = "Warning"
 
 
+class KernelType(StrEnum):
+    """`spec.kernelType` of a MachineConfig: the kernel the OS image boots.
+
+    `64k-pages` is a kernel built for arm64 only (`ARCHES_64K_PAGES`); upstream's MCD
+    refuses it elsewhere. An empty value means the default kernel."""
+
+    DEFAULT = "default"
+    REALTIME = "realtime"
+    PAGES_64K = "64k-pages"
+
+
+ARCHES_64K_PAGES = frozenset({KubeArch.ARM64.value})
+
+
 class EventReason(StrEnum):
     """Reasons of the events this controller posts (and of its refusals, which become
     Warning events on the MachineOSConfig). `kubectl describe` shows them."""
@@ -212,5 +226,8 @@ class EventReason(StrEnum):
     POOL_RELEASED = "PoolReleased"
     POOL_RELEASED_BUILD_FAILED = "PoolReleasedBuildFailed"
     NO_BASE_IMAGE = "NoBaseImage"
+    UNSUPPORTED_KERNEL_TYPE = "UnsupportedKernelType"
+    INVALID_EXTENSION = "InvalidExtension"
+    NO_EXTENSIONS_IMAGE = "NoExtensionsImage"
     # On a MachineConfigPool (set by the recorder).
     UNSUPPORTED_ARCHITECTURE = "UnsupportedArchitecture"

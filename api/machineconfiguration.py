@@ -341,10 +341,26 @@ class MachineConfigPool(_Kind):
 
 
 class MachineConfigSpec(K8sModel):
+    """What a rendered MachineConfig asks of the OS image (builder mode bakes all of it in:
+    in layered mode the MCD skips extensions and the kernel type)."""
+
     os_image_url: str = Field(default="", alias="osImageURL")
     base_os_extensions_container_image: str = Field(
         default="", alias="baseOSExtensionsContainerImage"
     )
+    config: dict[str, Any] = Field(default_factory=dict)  # the Ignition config, as given
+    extensions: tuple[str, ...] = ()
+    kernel_type: str = ""  # free text upstream; checked against KernelType when building
+    kernel_arguments: tuple[str, ...] = ()
+    fips: bool = False  # modelled so the image's currentconfig keeps the whole spec
+
+    @field_validator("config", "extensions", "kernel_type", "kernel_arguments", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any, info: Any) -> Any:
+        # Rendered configs carry `null` for what no MachineConfig set (Go's nil slices).
+        if value is not None:
+            return value
+        return {"config": {}, "kernel_type": ""}.get(info.field_name, ())
 
 
 class MachineConfig(_Kind):

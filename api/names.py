@@ -63,6 +63,11 @@ MACHINE_OS_CONFIG_LABEL = "machineconfiguration.openshift.io/machine-os-config"
 # Labels upstream puts on the build Job and its ephemeral objects (and on our images).
 MACHINE_OS_BUILD_LABEL = "machineconfiguration.openshift.io/machine-os-build"
 ON_CLUSTER_LAYERING_LABEL = "machineconfiguration.openshift.io/on-cluster-layering"
+# Image labels upstream's on-cluster-build template sets on the OS image (short names, as
+# upstream: the MCD and `oc image info` read these).
+IMAGE_MACHINE_CONFIG_LABEL = "machineconfig"
+IMAGE_MACHINE_CONFIG_POOL_LABEL = "machineconfigpool"
+IMAGE_BASE_OS_LABEL = "baseOSContainerImage"
 
 # -- this extension (mosb-controller.io) ------------------------------------------------
 EXTENSION_DOMAIN = "mosb-controller.io"

@@ -92,7 +92,10 @@ class LocalCluster:
         alongside-mco: also the MCO's namespace and osimageurl ConfigMap naming the base."""
         self.mode = mode
         self.registry.start()
-        self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES)
+        # The OS-like flavour: builder mode's Containerfile runs the OS tools upstream's
+        # template calls (ignition-apply, rpm-ostree, ostree, update-ca-trust); its
+        # stand-ins record what each build asked of them.
+        self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES, flavour="os-like")
         self._namespace()
         if mode is Mode.ALONGSIDE_MCO:
             self.set_release_base(self.base_image)

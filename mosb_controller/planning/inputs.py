@@ -5,8 +5,12 @@ every set-like thing a set: the target architectures are a set, and the containe
 map architecture → content, already resolved (an architecture's own entry, else NoArch)
 and restricted to the target architectures. So reordering `containerFile` entries or
 nodes, or adding an entry for an architecture the pool doesn't have, changes nothing.
-Each architecture's key hashes the same inputs restricted to that architecture, so an
-edit to one architecture's content changes exactly that key.
+Each architecture's key hashes the inputs that decide that architecture's image
+(`_rebuild_inputs`, the one place the rule lives): in builder mode upstream's rebuild
+rule per architecture (base image, extensions image and list, kernelType, kernelArguments,
+the architecture's Containerfile, the repository), so a new rendered config that changes
+only files or units is a new MOSB whose every architecture reuses its earlier image.
+Without OS content (the plain form) the rendered config's name is in every key.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ from dataclasses import dataclass
 
 from api import (
     BASE_OS_CONTAINER_IMAGE_KEY,
-    MACHINE_OS_BUILD_LABEL,
-    RENDERED_MACHINE_CONFIG_LABEL,
     ContainerfileArch,
     EventReason,
     ImageReference,
@@ -29,8 +31,10 @@ from api import (
     Mode,
     validate_image_digest_format,
 )
+from api.enums import KernelType
 from mosb_controller.arch import ArchSummary
-from mosb_controller.planning import hashing
+from mosb_controller.planning import containerfile, hashing
+from mosb_controller.planning.containerfile import OSContent
 
 NAME_HASH_LENGTH = 16
 MAX_LABEL = 63
@@ -60,6 +64,9 @@ class BuildInputs:
     # alongside-mco: the rendered config is no input. Publishing our image changes it, and
     # a change it caused must never start a build (no loop).
     config_in_identity: bool = True
+    # Builder mode's OS content from the rendered config (upstream's template); None: the
+    # plain form, where the MCD applies the rendered config on the node.
+    os: OSContent | None = None
 
     @property
     def homogeneous(self) -> bool:
@@ -85,10 +92,22 @@ class BuildInputs:
         )
         return f"{self.mosc}-{digest}"
 
+    def _rebuild_inputs(self, arch: str) -> dict[str, object]:
+        """What decides `arch`'s image; a change to anything else reuses it."""
+        common: dict[str, object] = {
+            "baseImage": self.base_image,
+            "repository": self.repository,
+            "arch": arch,
+            "containerfile": self.containerfiles[arch],
+        }
+        if self.os is not None:
+            return {**common, "os": self.os.rebuild_inputs(arch)}
+        if self.config_in_identity:
+            return {**common, "renderedConfig": self.rendered_config}
+        return common
+
     def arch_key(self, arch: str) -> str:
-        return hashing.digest(
-            {**self._identity(), "arch": arch, "containerfile": self.containerfiles[arch]}
-        )
+        return hashing.digest(self._rebuild_inputs(arch))
 
     def tag(self, mosb: str, arch: str) -> str:
         """The tag an architecture's build pushes to: the MOSB tag itself for a
@@ -96,15 +115,17 @@ class BuildInputs:
         return mosb if self.homogeneous else f"{mosb}-{arch}"
 
     def rendered_containerfile(self, mosb: str, arch: str) -> str:
-        """The Containerfile the Job builds: the base image as stage `configs` (the
-        upstream convention admins' files start from), the admin's content, our labels."""
-        return (
-            f"# Rendered by mosb-controller for MachineOSBuild {mosb} ({arch}).\n"
-            f"FROM {self.base_image} AS configs\n"
-            f"{self.containerfiles[arch].rstrip()}\n"
-            f'LABEL {RENDERED_MACHINE_CONFIG_LABEL}="{self.rendered_config}"'
-            f' {MACHINE_OS_BUILD_LABEL}="{mosb}"\n'
+        """The Containerfile `arch`'s Job builds (planning/containerfile.py)."""
+        content = self.containerfiles[arch]
+        if self.os is None:
+            return containerfile.plain(self.base_image, self.rendered_config, mosb, arch, content)
+        return containerfile.builder(
+            self.os, self.base_image, self.rendered_config, self.pool, mosb, arch, content
         )
+
+    def context_files(self) -> dict[str, str]:
+        """The build context's files, path → content (none in the plain form)."""
+        return {} if self.os is None else self.os.context_files()
 
 
 def build_inputs(
@@ -144,6 +165,12 @@ def build_inputs(
     if isinstance(repository, Refusal):
         return repository
     pull = mosc.spec.base_image_pull_secret
+    os: OSContent | None = None  # alongside-mco: the MCD applies the rendered config
+    if mode is Mode.BUILDER and rendered is not None:
+        content = os_content(rendered, base, pool_arches.architectures)
+        if isinstance(content, Refusal):
+            return content
+        os = content
     return BuildInputs(
         mosc=mosc.name,
         pool=pool_name,
@@ -155,6 +182,7 @@ def build_inputs(
         push_secret=mosc.spec.rendered_image_push_secret.name,
         pull_secret=pull.name if pull else None,
         config_in_identity=mode is Mode.BUILDER,
+        os=os,
     )
 
 
@@ -184,6 +212,31 @@ def _base_image(
     if not base or _WHITESPACE.search(base):
         return Refusal(EventReason.INVALID_BASE_IMAGE, f"{where} is not a usable image ({base!r})")
     return base
+
+
+def os_content(
+    rendered: MachineConfig, base: str, architectures: tuple[str, ...]
+) -> OSContent | Refusal:
+    """Builder mode's OS content of the rendered config, checked for these architectures."""
+    spec = rendered.spec
+    problem = containerfile.kernel_reason(spec.kernel_type)
+    if problem is not None:
+        return Refusal(
+            EventReason.UNSUPPORTED_KERNEL_TYPE,
+            f"MachineConfig {rendered.name}: {problem}; refused for every architecture "
+            f"({', '.join(architectures)})",
+        )
+    os = OSContent(
+        machine_config=rendered.to_k8s(),
+        extensions_image=spec.base_os_extensions_container_image,
+        extensions=spec.extensions,
+        kernel_type=KernelType(spec.kernel_type or KernelType.DEFAULT),
+        kernel_arguments=spec.kernel_arguments,
+    )
+    refused = containerfile.validate(os, base, architectures)
+    if refused is not None:
+        return Refusal(refused[0], f"MachineConfig {rendered.name}: {refused[1]}")
+    return os
 
 
 def _containerfiles(

@@ -30,6 +30,12 @@ PULL_SECRET_MOUNT = "/etc/mosb/pull-secret"  # noqa: S105 - a path, not a secret
 CA_MOUNT = "/etc/mosb/certs"
 ENTITLEMENT_MOUNT = "/etc/mosb/entitlement"
 DOCKERCONFIG = ".dockerconfigjson"
+CONTEXT_DIR = "context"  # under INPUTS_MOUNT: builder mode's build context
+
+
+def context_key(path: str) -> str:
+    """The ConfigMap key of a build-context file (keys cannot hold `/`)."""
+    return f"{CONTEXT_DIR}.{path.replace('/', '.')}"
 
 
 def script_files() -> dict[str, str]:
@@ -86,6 +92,8 @@ def inputs_configmap(
     data = dict(script_files())
     for arch in sorted({*arches, *inputs.architectures}):
         data[f"Containerfile.{arch}"] = inputs.rendered_containerfile(mosb, arch)
+    for path, content in inputs.context_files().items():
+        data[context_key(path)] = content
     meta = _meta(inputs_configmap_name(mosb), settings, mosb, uid, "inputs", None, inputs.mosc)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
@@ -233,14 +241,13 @@ def build_job(
         "MOSB_ENTITLEMENT_DIR": ENTITLEMENT_MOUNT if entitlement else "",
         **_common_env(settings),
     }
+    items = [{"key": f"Containerfile.{arch}", "path": "Containerfile"}]
+    context = sorted(inputs.context_files())
+    if context:  # the Containerfile COPYs these: the context is that folder
+        env["MOSB_CONTEXT_DIR"] = f"{INPUTS_MOUNT}/{CONTEXT_DIR}"
+        items += [{"key": context_key(p), "path": f"{CONTEXT_DIR}/{p}"} for p in context]
     volumes: list[dict[str, Any]] = [
-        {
-            "name": "inputs",
-            "configMap": {
-                "name": inputs_configmap_name(mosb),
-                "items": [{"key": f"Containerfile.{arch}", "path": "Containerfile"}],
-            },
-        }
+        {"name": "inputs", "configMap": {"name": inputs_configmap_name(mosb), "items": items}}
     ]
     mounts: list[dict[str, Any]] = [{"name": "inputs", "mountPath": INPUTS_MOUNT, "readOnly": True}]
     if inputs.pull_secret:

@@ -44,7 +44,7 @@ from api import (
 )
 from mosb_controller.planning import buildsecrets, events, publish, reuse, status
 from mosb_controller.planning import objects as jobspec
-from mosb_controller.planning.arch_state import advance_record, describe, job_outcome
+from mosb_controller.planning.arch_state import advance_record, job_outcome
 from mosb_controller.planning.buildsecrets import SecretCopy
 from mosb_controller.planning.events import EventSpec
 from mosb_controller.planning.hold import PoolHold, hold
@@ -320,7 +320,7 @@ def _advance_builds(
             to_build.append(arch)
         if new.phase != record.phase:
             plan.events.append(events.arch_event(mosb.name, new))
-        plan.decisions.append(_decision(new))
+        plan.decisions.append(reuse.decision_of(new))
     if to_build:
         _need_inputs(plan, obs, inputs, mosb, to_build)
         entitlement = buildsecrets.entitlement_copy(obs, mosb.name)
@@ -344,16 +344,6 @@ def _need_inputs(
         plan.copy_secrets = buildsecrets.copies(obs, mosb.name, mosb.uid)
 
 
-def _decision(record: ArchBuildRecord) -> ArchDecision:
-    action = {
-        ArchBuildPhase.REUSED: "reuse",
-        ArchBuildPhase.SUCCEEDED: "done",
-        ArchBuildPhase.FAILED: "failed",
-        ArchBuildPhase.INTERRUPTED: "failed",
-    }.get(record.phase, "in progress")
-    return ArchDecision(record.arch, action, record.key, describe(record))
-
-
 def _push(
     plan: Plan,
     obs: Observed,
@@ -372,6 +362,10 @@ def _push(
     if job is None:
         if name in {r.name for r in mosb.status.related_objects} and unfinished:
             return None, (ArchBuildPhase.INTERRUPTED, f"push Job {name} was deleted")
+        same = reuse.list_step(obs, inputs, mosb, records) if unfinished else None
+        if same is not None:  # an earlier list of these digests, or asking whether it exists
+            plan.image_checks += [same.question] if same.question else []
+            return same.digested, (same.phase, same.message)
         if unfinished:
             images = {a: str(r.image) for a, r in records.items()}
             _need_inputs(plan, obs, inputs, mosb, [])

@@ -168,3 +168,13 @@ def succeeded(obs: Observed) -> tuple[Plan, MosbView]:
     pods[push] = [pod(push, phase="Succeeded", exit_code=0, message=LIST_DIGEST)]
     done = progress(obs, mosb, jobs, pods)
     return done, replace(mosb, status=done.mosb_status[mosb.name])
+
+
+def pushed(obs: Observed) -> tuple[MosbView, Plan]:
+    """A heterogeneous build driven to the pass after its push Job made LIST_DIGEST."""
+    mosb, jobs = started(obs)
+    mosb, pods = finish_builds(obs, mosb, jobs)
+    push = jobspec.push_job_name(mosb.name)
+    jobs[push] = job(push, complete=True, role="push")
+    pods[push] = [pod(push, phase="Succeeded", exit_code=0, message=LIST_DIGEST)]
+    return mosb, progress(obs, mosb, jobs, pods)

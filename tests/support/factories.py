@@ -58,14 +58,15 @@ def pool_body(
     name: str = "worker",
     node_selector: Mapping[str, Any] | None = None,
     machine_config_selector: Mapping[str, Any] | None = None,
+    rendered: str | None = None,
 ) -> dict[str, Any]:
-    """A MachineConfigPool whose configuration is `rendered-<name>-1`; its nodeSelector
-    selects nodes labelled pool=<name> unless `node_selector` is given."""
+    """A MachineConfigPool whose configuration is `rendered` (default `rendered-<name>-1`);
+    its nodeSelector selects nodes labelled pool=<name> unless `node_selector` is given."""
     selector = {"matchLabels": {"pool": name}} if node_selector is None else dict(node_selector)
     spec: dict[str, Any] = {"nodeSelector": selector}
     if machine_config_selector is not None:
         spec["machineConfigSelector"] = dict(machine_config_selector)
-    spec["configuration"] = {"name": f"rendered-{name}-1"}
+    spec["configuration"] = {"name": rendered or f"rendered-{name}-1"}
     return {
         "apiVersion": GROUP_VERSION,
         "kind": "MachineConfigPool",
@@ -102,6 +103,39 @@ POOL = MachineConfigPool.from_k8s(pool_body(node_selector={}))
 RENDERED = MachineConfig.from_k8s(
     rendered_body(os_image="registry.example.com/rhcos@sha256:" + "0" * 64)
 )
+
+
+EXTENSIONS_IMAGE = "registry.example.com/rhcos-extensions@sha256:" + "9" * 64
+
+
+def rendered_os(
+    name: str = "rendered-worker-1",
+    *,
+    files: Mapping[str, str] | None = None,
+    extensions: Sequence[str] = (),
+    kernel_type: str = "",
+    kernel_arguments: Sequence[str] = (),
+    extensions_image: str = EXTENSIONS_IMAGE,
+) -> MachineConfig:
+    """A rendered MachineConfig with what builder mode bakes in: Ignition files (path →
+    contents), extensions, a kernel type and arguments, the release's extensions image."""
+    storage = [{"path": p, "contents": {"source": f"data:,{c}"}, "mode": 420}
+               for p, c in (files or {"/etc/motd": "hello"}).items()]  # fmt: skip
+    body = rendered_body(os_image=RENDERED.spec.os_image_url)
+    body["metadata"]["name"] = name
+    body["spec"] |= {
+        "baseOSExtensionsContainerImage": extensions_image,
+        "config": {"ignition": {"version": "3.5.0"}, "storage": {"files": storage}},
+        "extensions": list(extensions),
+        "kernelType": kernel_type,
+        "kernelArguments": list(kernel_arguments),
+    }
+    return MachineConfig.from_k8s(body)
+
+
+def pool_on(rendered: str) -> MachineConfigPool:
+    """The pool (selecting every node) moving to the rendered config `rendered`."""
+    return MachineConfigPool.from_k8s(pool_body(node_selector={}, rendered=rendered))
 
 
 def summary(arches: Sequence[str]) -> arch.ArchSummary:

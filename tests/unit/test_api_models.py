@@ -284,7 +284,7 @@ spec:
       version: 3.5.0
   extensions: []
   fips: false
-  kernelArguments: null
+  kernelArguments: []
   kernelType: default
 """
 
@@ -443,6 +443,22 @@ def test_parse_machineconfig() -> None:
     mc = MachineConfig.from_k8s(load(MC_YAML))
     assert mc.spec.os_image_url.startswith("quay.io/openshift-release-dev/ocp-v4.0-art-dev@")
     assert mc.spec.base_os_extensions_container_image.endswith(DIGEST_B)
+    assert mc.spec.config == {"ignition": {"version": "3.5.0"}}
+    assert (mc.spec.extensions, mc.spec.kernel_arguments, mc.spec.kernel_type) == (
+        (),
+        (),
+        "default",
+    )
+
+
+def test_machineconfig_nulls_read_as_empty() -> None:
+    """Rendered configs carry `null` where no MachineConfig set a value (Go's nil)."""
+    body = load(MC_YAML)
+    body["spec"] |= {"config": None, "extensions": None, "kernelArguments": None,
+                     "kernelType": None}  # fmt: skip
+    spec = MachineConfig.from_k8s(body).spec
+    assert (spec.config, spec.extensions, spec.kernel_arguments, spec.kernel_type) == (
+        {}, (), (), "")  # fmt: skip
 
 
 def test_from_k8s_accepts_any_mapping() -> None:
@@ -479,13 +495,7 @@ def test_from_k8s_accepts_any_mapping() -> None:
         (
             MachineConfig,
             MC_YAML,
-            [
-                "spec.config",
-                "spec.extensions",
-                "spec.fips",
-                "spec.kernelArguments",
-                "spec.kernelType",
-            ],
+            [],
         ),
     ],
 )
