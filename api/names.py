@@ -29,6 +29,10 @@ MACHINE_OS_CONFIG_LABEL = "machineconfiguration.openshift.io/machine-os-config"
 # Labels upstream puts on the build Job and its ephemeral objects (and on our images).
 MACHINE_OS_BUILD_LABEL = "machineconfiguration.openshift.io/machine-os-build"
 ON_CLUSTER_LAYERING_LABEL = "machineconfiguration.openshift.io/on-cluster-layering"
+# On a Node, set by the MCO's node controller (desired) and the MCD (current): the OS image
+# it is moving to and the one it runs. The pruner keeps every image they name.
+DESIRED_IMAGE_ANNOTATION = "machineconfiguration.openshift.io/desiredImage"
+CURRENT_IMAGE_ANNOTATION = "machineconfiguration.openshift.io/currentImage"
 
 # -- this extension (mosb-controller.io) ------------------------------------------------
 EXTENSION_DOMAIN = "mosb-controller.io"

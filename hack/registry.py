@@ -133,9 +133,15 @@ class LocalRegistry:
     """A running ``docker-registry`` with TLS and htpasswd auth; use as a context manager."""
 
     def __init__(
-        self, workdir: Path | None = None, *, username: str = "mosb", port: int = 0
+        self,
+        workdir: Path | None = None,
+        *,
+        username: str = "mosb",
+        port: int = 0,
+        deletes: bool = True,
     ) -> None:
         self._requested_port = port  # 0: any free port
+        self.deletes = deletes  # False: a registry that refuses deletes (405), as many do
         self._own_workdir = workdir is None
         self.workdir = (
             Path(tempfile.mkdtemp(prefix="mosb-registry-")) if workdir is None else workdir
@@ -252,7 +258,7 @@ class LocalRegistry:
             "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
             "storage": {
                 "filesystem": {"rootdirectory": str(self.storage_dir)},
-                "delete": {"enabled": True},
+                "delete": {"enabled": self.deletes},
                 "maintenance": {"uploadpurging": {"enabled": False}},
             },
             "http": {
@@ -345,6 +351,18 @@ class LocalRegistry:
         status, _, body = self.request("DELETE", f"/v2/{repo}/manifests/{digest}")
         if status != 202:
             raise RuntimeError(f"DELETE {repo}@{digest}: HTTP {status} {body[:200]!r}")
+
+    def garbage_collect(self) -> None:
+        """Stop the registry (for good: a restart would make a new CA) and run
+        `docker-registry garbage-collect` on its storage, as a registry's operator does to
+        free the blobs no manifest references. Not `--delete-untagged`: distribution 2.8
+        then deletes an index's untagged children (a seeded base image's)."""
+        self.stop(remove=False)
+        _run(["docker-registry", "garbage-collect", str(self.workdir / "config.yml")])
+
+    def storage_bytes(self) -> int:
+        """Bytes of the files in the storage directory (what the disk holds)."""
+        return sum(f.stat().st_size for f in self.storage_dir.rglob("*") if f.is_file())
 
     def blob_size(self, digest: str) -> int | None:
         """Size of a stored blob (from the storage directory), None if not stored."""

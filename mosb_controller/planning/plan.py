@@ -41,7 +41,7 @@ from api import (
     encode_arch_builds,
     encode_arch_digests,
 )
-from mosb_controller.planning import events, reuse, status
+from mosb_controller.planning import events, retention, reuse, status
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.arch_state import advance_record, describe, job_outcome
 from mosb_controller.planning.events import EventSpec
@@ -101,10 +101,9 @@ def plan_mosc(obs: Observed) -> Plan:
     retry = RETRY_FAILED_ANNOTATION in annotations
     current = obs.mosbs.get(desired)
     plan.mosb_action = _action(current, rebuild=rebuild, retry=retry)
-
-    # One active build per MOSC: unfinished builds of other inputs go (as upstream).
+    # One active build per MOSC (others unfinished go, as upstream); old finished ones retire.
     others = [m for m in obs.mosbs.values() if m.name != desired and m.terminal is None]
-    plan.delete_mosbs += [m.name for m in others if not m.deleting]
+    plan.delete_mosbs += [m.name for m in others if not m.deleting] + retention.retire(obs, desired)
 
     match plan.mosb_action:
         case MosbAction.CREATE | MosbAction.CREATE_REBUILD:

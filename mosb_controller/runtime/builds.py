@@ -41,6 +41,7 @@ from mosb_controller.planning.settle import settle
 from mosb_controller.runtime.buildmetrics import build_state
 from mosb_controller.runtime.logs import build_fields
 from mosb_controller.runtime.metrics import Metrics
+from mosb_controller.runtime.pruning import Pruner
 from mosb_controller.runtime.queue import WorkQueue
 from mosb_controller.runtime.written import OwnWrites
 from mosb_controller.settings import Settings
@@ -92,6 +93,7 @@ class BuildLoop:
         self.metrics = metrics or Metrics()
         self.own_writes = own_writes or OwnWrites()
         self.indexes = Indexes()
+        self.pruner = Pruner(writer, settings, checker, self.metrics)
         self.leading = leading or _always()  # passes run only while set (leader election)
         self.queue = WorkQueue(
             self.reconcile,
@@ -246,6 +248,7 @@ class BuildLoop:
             *(run(w.delete_configmap, ns, name) for name in plan.delete_configmaps),
         )
         await self._post_events(obs, plan)
+        await self.pruner.after(obs, plan)  # last: the deletes above are done
         return later
 
     async def _write_records(self, obs: Observed, plan: Plan) -> None:
