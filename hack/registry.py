@@ -352,17 +352,22 @@ class LocalRegistry:
         if status != 202:
             raise RuntimeError(f"DELETE {repo}@{digest}: HTTP {status} {body[:200]!r}")
 
-    def garbage_collect(self) -> None:
-        """Stop the registry (for good: a restart would make a new CA) and run
-        `docker-registry garbage-collect` on its storage, as a registry's operator does to
-        free the blobs no manifest references. Not `--delete-untagged`: distribution 2.8
-        then deletes an index's untagged children (a seeded base image's)."""
-        self.stop(remove=False)
-        _run(["docker-registry", "garbage-collect", str(self.workdir / "config.yml")])
-
-    def storage_bytes(self) -> int:
-        """Bytes of the files in the storage directory (what the disk holds)."""
-        return sum(f.stat().st_size for f in self.storage_dir.rglob("*") if f.is_file())
+    def collected_bytes(self) -> int:
+        """The storage's bytes after the registry's garbage collection, measured on a copy
+        (`docker-registry garbage-collect` wants the registry stopped; this one keeps
+        running). Not `--delete-untagged`: distribution 2.8 then deletes an index's untagged
+        children (a seeded base image's)."""
+        with tempfile.TemporaryDirectory(prefix="mosb-gc-") as tmp:
+            copy = Path(tmp) / "storage"
+            shutil.copytree(self.storage_dir, copy)
+            config = {
+                "version": 0.1,
+                "storage": {"filesystem": {"rootdirectory": str(copy)}},
+                "http": {"addr": "127.0.0.1:0"},
+            }
+            (Path(tmp) / "config.yml").write_text(json.dumps(config))
+            _run(["docker-registry", "garbage-collect", str(Path(tmp) / "config.yml")])
+            return sum(f.stat().st_size for f in copy.rglob("*") if f.is_file())
 
     def blob_size(self, digest: str) -> int | None:
         """Size of a stored blob (from the storage directory), None if not stored."""

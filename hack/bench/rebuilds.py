@@ -166,7 +166,7 @@ def _settled(local: LocalCluster, quiet: float = 2.5, timeout: float = 180) -> N
 def run() -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     baseline = Baseline()
-    with running() as local:
+    with running(["--no-prune-images"]) as local:
         local.add_pool(POOL, FIRST.arches)
         wait_recorded(local, POOL, FIRST.arches)
         state, start = FIRST, time.time()
@@ -182,6 +182,7 @@ def run() -> dict[str, Any]:
             _settled(local)
             rows.append(_row(what, local, start, baseline.jobs(state)))
         wait_for(lambda: all(map(succeeded, mosbs(local))), 30, "every MOSB to have succeeded")
+        registry = _registry_bytes(local)
     edits = rows[1:]
     ours, base = sum(r["ours"] for r in edits), sum(r["baseline"] for r in edits)
     return {
@@ -189,7 +190,39 @@ def run() -> dict[str, Any]:
         "build_jobs_ours": ours,
         "build_jobs_baseline": base,
         "fewer": round(1 - ours / base, 3) if base else None,
+        "registry": registry,
     }
+
+
+def _registry_bytes(local: LocalCluster) -> dict[str, Any]:
+    """The registry's bytes after garbage collection: as the sequence left it with pruning
+    off (retention still deletes the old MOSBs), then after the operator restarted with
+    pruning on and pruned what they left. Pruning compares the repository with the live
+    records, so the tags left are those continuous pruning leaves."""
+    repo = f"ocl/{POOL}"
+    without = {"bytes": local.registry.collected_bytes(), "tags": len(local.registry.tags(repo))}
+    op = local.operator
+    assert op is not None
+    op.stop()
+    op.extra_args = [a for a in op.extra_args if a != "--no-prune-images"]
+    op.start()
+    _quiet(lambda: local.registry.tags(repo))
+    pruned = {"bytes": local.registry.collected_bytes(), "tags": len(local.registry.tags(repo))}
+    return {"without_pruning": without, "with_pruning": pruned, "mosbs": len(mosbs(local))}
+
+
+def _quiet(read: Callable[[], Any], quiet: float = 5.0, timeout: float = 120) -> None:
+    """Until `read()` returns the same for `quiet` seconds (the pruner is done)."""
+    last, since = read(), time.monotonic()
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise TimeoutError("the registry's tags did not settle")
 
 
 def _row(what: str, local: LocalCluster, start: float, baseline_jobs: int) -> dict[str, Any]:

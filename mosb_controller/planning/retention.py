@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from api import ImageReference, KubeArch
-from mosb_controller.planning.observed import MosbView, Observed
+from api import ImageReference, KubeArch, MachineOSBuild
+from mosb_controller.planning.observed import MosbView, Observed, mosb_view
 
 
 def retire(obs: Observed, desired: str) -> list[str]:
@@ -35,6 +35,16 @@ def retire(obs: Observed, desired: str) -> list[str]:
     ]
     finished.sort(key=lambda m: (m.created or obs.now, m.name), reverse=True)
     return sorted(m.name for m in finished[obs.settings.retention_count :])
+
+
+def survivors(
+    mosbs: Iterable[MosbView], deleted: Iterable[str], created: MachineOSBuild | None
+) -> list[MosbView]:
+    """The MOSBs after a pass: not being deleted, not deleted by it, and the one it created
+    (whose records may reuse an image of a build the same pass retired)."""
+    gone = set(deleted)
+    live = [m for m in mosbs if not m.deleting and m.name not in gone]
+    return live + ([mosb_view(created.to_k8s())] if created is not None else [])
 
 
 @dataclass(frozen=True)

@@ -64,8 +64,7 @@ class Pruner:
         if mosc in self._done and not plan.delete_mosbs:
             return
         self._done.add(mosc)
-        gone = set(plan.delete_mosbs)
-        live = [m for m in obs.mosbs.values() if not m.deleting and m.name not in gone]
+        live = retention.survivors(obs.mosbs.values(), plan.delete_mosbs, plan.create_mosb)
         loop = asyncio.get_running_loop()
         try:
             events = await loop.run_in_executor(

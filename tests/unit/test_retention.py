@@ -6,10 +6,25 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from api import ArchBuildPhase, ArchBuildRecord, MachineOSBuildStatus, MachineOSConfig
+from api import (
+    ARCH_BUILDS_ANNOTATION,
+    ArchBuildPhase,
+    ArchBuildRecord,
+    MachineOSBuild,
+    MachineOSBuildStatus,
+    MachineOSConfig,
+    encode_arch_builds,
+)
 from mosb_controller.planning.observed import MosbView
 from mosb_controller.planning.plan import plan_mosc
-from mosb_controller.planning.retention import Inventory, Manifest, build_of, prune, retire
+from mosb_controller.planning.retention import (
+    Inventory,
+    Manifest,
+    build_of,
+    prune,
+    retire,
+    survivors,
+)
 from mosb_controller.settings import Settings
 from tests.support.factories import NOW, REPO, mosc_body, observed
 
@@ -95,6 +110,29 @@ def test_the_plan_deletes_retired_builds() -> None:
     plan = plan_mosc(observed(mosbs=builds, settings=Settings(retention_count=1)))
     assert set(plan.delete_mosbs) >= {"worker-0000000000000001", "worker-0000000000000002"}
     assert "worker-0000000000000004" not in plan.delete_mosbs
+
+
+def test_a_build_created_in_the_pass_that_retires_keeps_what_it_reuses() -> None:
+    old = build(1, {"amd64": 1}, 10)
+    created = MachineOSBuild.from_k8s(
+        {
+            "metadata": {
+                "name": "worker-0000000000000002",
+                "annotations": {
+                    ARCH_BUILDS_ANNOTATION: encode_arch_builds(build(2, {"amd64": 1}, None).records)
+                },
+            },
+            "spec": {
+                "machineConfig": {"name": "rendered-worker-1"},
+                "machineOSConfig": {"name": "worker"},
+                "renderedImagePushSpec": f"{REPO}:worker-0000000000000002",
+            },
+        }
+    )
+    live = survivors([old], [old.name], created)
+    assert [m.name for m in live] == [created.name]
+    decision = prune("worker", Inventory(REPO, tags_of(old, 10), {}), live, {}, created.name)
+    assert [d.tags for d in decision.deletes] == [(old.name,)]  # the list; amd64 is reused
 
 
 def test_a_retired_per_arch_image_a_retained_list_reuses_stays_until_unreferenced() -> None:
