@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -206,7 +207,10 @@ def _registry_bytes(local: LocalCluster) -> dict[str, Any]:
     op.stop()
     op.extra_args = [a for a in op.extra_args if a != "--no-prune-images"]
     op.start()
-    _quiet(lambda: local.registry.tags(repo))
+    # Pruned once the first round ran (its counter appears) and nothing changes any more.
+    counted = re.compile(r'^mosb_pruned_images_total\{mosc="worker"\} (\S+)$', re.M)
+    wait_for(lambda: counted.search(op.scrape()), 120, "the first pruning round")
+    _quiet(lambda: (counted.findall(op.scrape()), local.registry.tags(repo)))
     pruned = {"bytes": local.registry.collected_bytes(), "tags": len(local.registry.tags(repo))}
     return {"without_pruning": without, "with_pruning": pruned, "mosbs": len(mosbs(local))}
 

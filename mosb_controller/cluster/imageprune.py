@@ -89,6 +89,7 @@ def read_inventory(
 
 def delete(skopeo: Skopeo, access: Access, repository: str, digest: str) -> Deleted:
     code, said = skopeo.delete(ImageReference(repository).with_digest(digest), access)
+    said = said.partition('msg="')[2].rstrip('"') or said  # skopeo's message, not its log frame
     if code == 0:
         return Deleted(True)
     lowered = said.lower()
