@@ -168,6 +168,7 @@ def run() -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     baseline = Baseline()
     with running(["--no-prune-images"]) as local:
+        seeded = local.registry.collected_bytes()  # the base image alone
         local.add_pool(POOL, FIRST.arches)
         wait_recorded(local, POOL, FIRST.arches)
         state, start = FIRST, time.time()
@@ -183,7 +184,7 @@ def run() -> dict[str, Any]:
             _settled(local)
             rows.append(_row(what, local, start, baseline.jobs(state)))
         wait_for(lambda: all(map(succeeded, mosbs(local))), 30, "every MOSB to have succeeded")
-        registry = _registry_bytes(local)
+        registry = {"seeded_base_bytes": seeded, **_registry_bytes(local)}
     edits = rows[1:]
     ours, base = sum(r["ours"] for r in edits), sum(r["baseline"] for r in edits)
     return {

@@ -18,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+from cachetools import TTLCache
+
 from api import API_VERSION, EventReason, EventType, ImageReference, MachineOSConfig
 from mosb_controller.cluster import imageprune
 from mosb_controller.cluster.imagecheck import ImageChecker
@@ -31,6 +33,7 @@ from mosb_controller.runtime.metrics import Metrics
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
+CONCURRENT_ROUNDS = 4
 
 
 def in_use(mosc: MachineOSConfig) -> dict[str, str]:
@@ -49,9 +52,12 @@ class Pruner:
         self.writer, self.settings, self.checker, self.metrics = writer, settings, checker, metrics
         self._done: set[str] = set()  # MOSCs pruned since their last MOSB deletion
         self._refusing: dict[str, tuple[Refusal, str]] = {}  # repository → what it said
-        self._warned: set[tuple[str, str]] = set()  # (MOSC, retired MOSB) told of a refusal
-        self._said: set[str] = set()  # kept-image messages already posted
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="prune")  # one round at a time
+        # (MOSC, retired MOSB) told of a refusal; kept-image messages already posted
+        self._warned: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=10_000, ttl=86_400)
+        self._said: TTLCache[str, bool] = TTLCache(maxsize=10_000, ttl=86_400)
+        # Rounds of different MOSCs at once (a MOSC's passes never overlap: the queue), so
+        # the first passes after a start, each with a round, don't wait on one another.
+        self._pool = ThreadPoolExecutor(CONCURRENT_ROUNDS, thread_name_prefix="prune")
 
     def due(self, mosc: str) -> None:
         """A MOSB of `mosc` was deleted: look at its tags at the next pass."""
@@ -137,7 +143,7 @@ class Pruner:
         for mosb, tags in sorted(refused.items()):
             if (mosc, mosb) in self._warned:
                 continue  # one Warning per retired build
-            self._warned.add((mosc, mosb))
+            self._warned[(mosc, mosb)] = True
             reason, said = self._refusing.get(repository, (Refusal.FAILED, ""))
             self.metrics.prune_refused.labels(mosc, reason.value).inc()
             message = (
@@ -161,5 +167,5 @@ class Pruner:
     def _once(self, mosc: str, reason: EventReason, message: str) -> list[EventSpec]:
         if message in self._said:
             return []
-        self._said.add(message)
+        self._said[message] = True
         return [EventSpec(MOSC_KIND, mosc, EventType.NORMAL, reason, message)]
