@@ -15,9 +15,9 @@ from api.names import DESIRED_IMAGE_ANNOTATION
 from hack import controlplane
 from hack.localcluster import LocalCluster
 from hack.registry import missing_tools
-from tests.support.e2e import wait
+from tests.support.e2e import mosbs, wait
 from tests.support.polling import require
-from tests.support.pruning import edit, events, tags
+from tests.support.pruning import apply, edit, events, published, published_after, tags
 
 MOSC = "prune"
 
@@ -89,3 +89,26 @@ def test_a_mosb_deleted_while_the_operator_is_down_is_pruned_after_restart(
     before = tags(local, MOSC)
     op.start()
     converged(local, before - {victim, f"{victim}-arm64"})
+
+
+def test_operator_frozen_the_moment_a_build_retires_converges_after_restart(
+    local: LocalCluster,
+) -> None:
+    """Killed right after the pass deleted a retired MOSB: whether its round pruned yet or
+    not (the test prints which), after the restart exactly the unused tags are gone."""
+    op = local.operator
+    assert op is not None
+    m10 = edit(local, MOSC, amd=2, arm=10)
+    live = {m["metadata"]["name"] for m in mosbs(local, MOSC)}
+    m7 = next(t for t in live if f"{t}-amd64" in tags(local, MOSC))  # the one that built amd64
+    previous = published(local, MOSC)
+    apply(local, MOSC, amd=2, arm=11)  # once it succeeds, m7 retires
+    wait(lambda: m7 not in {m["metadata"]["name"] for m in mosbs(local, MOSC)}, 240, "m7 gone")
+    op.freeze()
+    print(f"frozen with {len(tags(local, MOSC))} tags; m7's list there: {m7 in tags(local, MOSC)}")
+    op.stop(signal.SIGKILL)
+    op.start()
+    m11 = published_after(local, MOSC, previous)
+    retained = live - {m7}
+    assert m10 in retained
+    converged(local, own(*retained, m11) | {f"{m7}-amd64"})  # every retained one reuses it

@@ -17,10 +17,19 @@ def edit(local: LocalCluster, mosc: str, amd: int, arm: int) -> str:
     """Set the MOSC so amd64 builds from version `amd` and arm64 from `arm`; wait until it
     publishes a new build, and return that MachineOSBuild's name."""
     before = published(local, mosc)
+    apply(local, mosc, amd, arm)
+    return published_after(local, mosc, before)
+
+
+def apply(local: LocalCluster, mosc: str, amd: int, arm: int) -> None:
     local.apply_mosc(mosc, [
         ("NoArch", f"{HEAD}\nLABEL io.mosb.e2e.amd=v{amd}"),
         ("ARM64", f"{HEAD}\nLABEL io.mosb.e2e.arm=v{arm}"),
     ])  # fmt: skip
+
+
+def published_after(local: LocalCluster, mosc: str, before: str | None) -> str:
+    """Wait until the MOSC publishes a build other than `before`; its name."""
 
     def new() -> str | None:
         name = published(local, mosc)
