@@ -70,6 +70,13 @@ def test_six_edits_keep_the_retained_and_what_is_in_use(local: LocalCluster) -> 
     m[8] = edit(local, MOSC, amd=2, arm=8)
     m[9] = edit(local, MOSC, amd=2, arm=9)  # m6 retires: nothing reuses m1's amd64 any more
     converged(local, own(m[7], arch=("amd64", "arm64")) | own(m[8], m[9]))
+    assert local.operator is not None
+    scraped = dict(
+        line.rsplit(" ", 1) for line in local.operator.scrape().splitlines() if "prune" in line
+    )
+    # m1..m6: six lists, six arm64 images, m1's amd64 (m7..m9 stay)
+    assert scraped['mosb_pruned_images_total{mosc="prune"}'] == "13.0"
+    assert float(scraped['mosb_pruned_bytes_total{mosc="prune"}']) > 0  # as the manifests say
 
 
 def test_a_mosb_deleted_while_the_operator_is_down_is_pruned_after_restart(
