@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from api.enums import ConditionStatus, LabelSelectorOperator
-from api.names import API_VERSION
+from api.names import API_VERSION, EXTENSION_API_VERSION
 from api.validation import (
     _CONDITION_REASON_RE,
     _CONDITION_TYPE_RE,
@@ -220,6 +220,8 @@ class _Kind(K8sModel):
     KIND: ClassVar[str]
     PLURAL: ClassVar[str]
     API_VERSION: ClassVar[str] = API_VERSION
+    # The kinds served in both groups (alongside-mco mode) accept either on input.
+    IN_EXTENSION_GROUP: ClassVar[bool] = False
 
     metadata: ObjectMeta
 
@@ -230,7 +232,10 @@ class _Kind(K8sModel):
             api_version, kind = data.get("apiVersion"), data.get("kind")
             if kind is not None and kind != cls.KIND:
                 raise _invalid(f"expected kind {cls.KIND}, got {kind!r}")
-            if api_version is not None and api_version != cls.API_VERSION:
+            accepted = {cls.API_VERSION}
+            if cls.IN_EXTENSION_GROUP:
+                accepted.add(EXTENSION_API_VERSION)
+            if api_version is not None and api_version not in accepted:
                 raise _invalid(
                     f"expected apiVersion {cls.API_VERSION} for {cls.KIND}, got {api_version!r}"
                 )

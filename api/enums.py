@@ -8,6 +8,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class Mode(StrEnum):
+    """What the operator acts on and how it publishes (README "Two modes")."""
+
+    BUILDER = "builder"  # upstream's group; publishes through the MOSC status
+    ALONGSIDE_MCO = "alongside-mco"  # our group; publishes through a MachineConfig
+
+
 class KubeArch(StrEnum):
     """Values of the node label `kubernetes.io/arch` the upstream API has an enum value for."""
 
@@ -124,15 +131,16 @@ class MachineConfigPoolConditionType(StrEnum):
 class ImageBuildDegradedReason(StrEnum):
     """Reasons of the MCP condition ImageBuildDegraded as the MCO sets them.
 
-    Upstream reuses MachineConfigPoolConditionType values as reasons: Building (False,
-    build started), BuildSuccess (False), BuildFailed (True), BuildPending (False, set by
-    the node controller while a MachineOSConfig waits for its MachineOSBuild).
+    Upstream reuses MachineConfigPoolConditionType values as reasons: BuildPending (False,
+    a build exists but has not started), Building (False), BuildSuccess (False),
+    BuildFailed (True), BuildInterrupted (False: an interrupted build is not a failed one).
     """
 
     BUILDING = "Building"
     BUILD_SUCCESS = "BuildSuccess"
     BUILD_FAILED = "BuildFailed"
     BUILD_PENDING = "BuildPending"
+    BUILD_INTERRUPTED = "BuildInterrupted"
 
 
 class LabelSelectorOperator(StrEnum):
@@ -198,6 +206,12 @@ class EventReason(StrEnum):
     PULL_SECRET_WRONG_TYPE = "PullSecretWrongType"  # noqa: S105 - a reason
     RECORD_UNREADABLE = "RecordUnreadable"
     INVALID_BUILD_INPUTS = "InvalidBuildInputs"
+    # alongside-mco: on the MachineOSConfig, about the pool and its MachineConfig.
+    IMAGE_PUBLISHED = "ImagePublished"
+    POOL_PAUSED_FOR_REBUILD = "PoolPausedForRebuild"
+    POOL_RELEASED = "PoolReleased"
+    POOL_RELEASED_BUILD_FAILED = "PoolReleasedBuildFailed"
+    NO_BASE_IMAGE = "NoBaseImage"
     # On a MachineConfigPool (set by the recorder).
     UNSUPPORTED_ARCHITECTURE = "UnsupportedArchitecture"
     # On a MachineOSConfig: retention and pruning (the retired MachineOSBuild is gone by

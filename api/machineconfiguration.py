@@ -161,6 +161,7 @@ class MachineOSConfigStatus(K8sModel):
 class MachineOSConfig(_Kind):
     KIND: ClassVar[str] = "MachineOSConfig"
     PLURAL: ClassVar[str] = MACHINE_OS_CONFIGS
+    IN_EXTENSION_GROUP: ClassVar[bool] = True
 
     spec: MachineOSConfigSpec
     status: MachineOSConfigStatus = Field(default_factory=MachineOSConfigStatus)
@@ -269,6 +270,7 @@ class MachineOSBuildStatus(K8sModel):
 class MachineOSBuild(_Kind):
     KIND: ClassVar[str] = "MachineOSBuild"
     PLURAL: ClassVar[str] = MACHINE_OS_BUILDS
+    IN_EXTENSION_GROUP: ClassVar[bool] = True
 
     spec: MachineOSBuildSpec
     status: MachineOSBuildStatus = Field(default_factory=MachineOSBuildStatus)
@@ -301,6 +303,7 @@ class MachineConfigPoolCondition(K8sModel):
 
 class MachineConfigPoolSpec(K8sModel):
     node_selector: LabelSelector | None = None
+    machine_config_selector: LabelSelector | None = None
     configuration: MachineConfigPoolStatusConfiguration = Field(
         default_factory=MachineConfigPoolStatusConfiguration
     )

@@ -7,21 +7,55 @@ names these constants, never the strings.
 
 from __future__ import annotations
 
+from api.enums import Mode
+
 GROUP = "machineconfiguration.openshift.io"
 VERSION = "v1"
 API_VERSION = f"{GROUP}/{VERSION}"
+# alongside-mco mode: the same MachineOSConfig and MachineOSBuild kinds, schema-identical,
+# served by our own CRDs (manifests/crds/ours-*.yaml), so the MCO never sees them.
+EXTENSION_GROUP = "machineconfiguration.mosb-controller.io"
+EXTENSION_API_VERSION = f"{EXTENSION_GROUP}/{VERSION}"
 
 # Plurals of the kinds we read and write (the CRDs' spec.names.plural).
 MACHINE_OS_CONFIGS = "machineosconfigs"
 MACHINE_OS_BUILDS = "machineosbuilds"
 MACHINE_CONFIG_POOLS = "machineconfigpools"
 MACHINE_CONFIGS = "machineconfigs"
+# Short names of our own group's kinds (upstream's have none): `oc get mamosc,mamosb`.
+EXTENSION_MOSC_SHORT_NAME = "mamosc"
+EXTENSION_MOSB_SHORT_NAME = "mamosb"
+
+
+def build_group(mode: Mode) -> str:
+    """The group of the MachineOSConfigs and MachineOSBuilds the operator acts on."""
+    return GROUP if mode is Mode.BUILDER else EXTENSION_GROUP
+
+
+def group_of(plural: str, mode: Mode) -> str:
+    """The group a plural is served in for a mode: MOSC and MOSB move with the mode;
+    pools and MachineConfigs are always the MCO's."""
+    return build_group(mode) if plural in (MACHINE_OS_CONFIGS, MACHINE_OS_BUILDS) else GROUP
+
 
 # -- upstream (the MCO) -----------------------------------------------------------------
 # On a MachineOSConfig, set by the builder: name of its current MachineOSBuild.
 CURRENT_MACHINE_OS_BUILD_ANNOTATION = "machineconfiguration.openshift.io/current-machine-os-build"
 # On a MachineOSConfig, set by the admin: build afresh; the builder removes it when done.
 REBUILD_ANNOTATION = "machineconfiguration.openshift.io/rebuild"
+# On a MachineOSBuild, set by the builder: the push secret's name (upstream's image pruner
+# reads it to delete the build's image).
+RENDERED_IMAGE_PUSH_SECRET_ANNOTATION = (
+    "machineconfiguration.openshift.io/rendered-image-push-secret"  # noqa: S105 - a key
+)
+# On a MachineConfig, set by its author: the pool role it belongs to (pools select their
+# MachineConfigs by it).
+MACHINE_CONFIG_ROLE_LABEL = "machineconfiguration.openshift.io/role"
+# The MCO's ConfigMap naming the release's OS images (alongside-mco reads the base from it),
+# and its key for the base OS container image (a manifest list on multi-arch payloads).
+OSIMAGEURL_NAMESPACE = "openshift-machine-config-operator"
+OSIMAGEURL_CONFIGMAP = "machine-config-osimageurl"
+BASE_OS_CONTAINER_IMAGE_KEY = "baseOSContainerImage"
 # Labels the builder sets on a MachineOSBuild (MCO build/utils.GetMachineOSBuildLabels).
 TARGET_MACHINE_CONFIG_POOL_LABEL = "machineconfiguration.openshift.io/target-machine-config-pool"
 RENDERED_MACHINE_CONFIG_LABEL = "machineconfiguration.openshift.io/rendered-machine-config"
@@ -60,3 +94,21 @@ MOSC_ANNOTATION = f"{EXTENSION_DOMAIN}/machine-os-config"
 # not a build object, so the build loop's watch leaves it out).
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "mosb-controller"
+# alongside-mco: the MachineConfig we own per pool, named to merge after every other (the
+# MCO merges a pool's MachineConfigs sorted by name; the last osImageURL set wins), and
+# labelled ours with the MOSC it publishes.
+PUBLISHED_CONFIG_PREFIX = "zz-mosb-controller-"
+PUBLISHED_CONFIG_SUFFIX = "-os-image"
+PUBLISHED_BY_LABEL = f"{EXTENSION_DOMAIN}/published-for"
+# On that MachineConfig, set by the planner: the release base image its image was built on
+# (a new base in the osimageurl ConfigMap is a release upgrade).
+BASE_IMAGE_ANNOTATION = f"{EXTENSION_DOMAIN}/base-image"
+# On a MachineConfigPool, set by the build loop while it holds the pool's rollout for an
+# upgrade's rebuild: JSON {"reason", "mosb", "since", "until"}; its presence means the
+# pause is ours to lift (an admin's pause never carries it).
+PAUSED_BY_US_ANNOTATION = f"{EXTENSION_DOMAIN}/paused-for-rebuild"
+
+
+def published_config_name(pool: str) -> str:
+    """The MachineConfig alongside-mco publishes a pool's image through."""
+    return f"{PUBLISHED_CONFIG_PREFIX}{pool}{PUBLISHED_CONFIG_SUFFIX}"

@@ -86,6 +86,9 @@ def apiserver_argv(
         f"--audit-log-path={audit_log}",
         f"--audit-policy-file={audit_policy}",
         "--audit-log-maxsize=200",
+        # Reach a node's kubelet (pods/log) at its InternalIP, as OpenShift's API server
+        # does; kwok's nodes' names resolve nowhere, their InternalIP is loopback.
+        "--kubelet-preferred-address-types=InternalIP",
         "--v=1",
     ]
     if not service_account_admission:

@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kubernetes.client import ApiException
+
+from api import Mode, published_config_name
 from hack import bases, controlplane, imagefiles, kube_paths, localcluster
 from hack.localcluster import LocalCluster
 
@@ -47,7 +50,7 @@ def watch(local: LocalCluster, pool: str, timeout: float) -> dict[str, Any]:
     deadline, last = time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
         listed: Any = local.custom.list_cluster_custom_object(
-            localcluster.GROUP, localcluster.VERSION, "machineosbuilds",
+            local.group("machineosbuilds"), localcluster.VERSION, "machineosbuilds",
             label_selector=f"machineconfiguration.openshift.io/machine-os-config={pool}",
         )  # fmt: skip
         found = listed["items"]
@@ -72,6 +75,25 @@ def kubectl(local: LocalCluster, *args: str) -> None:
     )
 
 
+def show_published(local: LocalCluster, pool: str, spec: str, timeout: float) -> None:
+    """Our MachineConfig, then what each node's architecture resolves to from its image."""
+    name = published_config_name(pool)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if local.get("machineconfigs", name)["spec"].get("osImageURL") == spec:
+                break
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        time.sleep(0.5)
+    kubectl(local, "get", "machineconfig", name, "-o", "yaml")
+    print("\nWhat each node resolves from the published osImageURL (skopeo --override-arch):")
+    for node, arch in local.pool_nodes(pool):
+        platform, digest = local.resolved(spec, arch)
+        print(f"  {node:<18} {arch:<8} -> {platform:<14} {digest}")
+
+
 def main() -> int:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__)
@@ -85,6 +107,10 @@ def main() -> int:
     parser.add_argument(
         "--registry-port", type=int, default=int(env("MOSB_DEMO_REGISTRY_PORT", "0"))
     )
+    parser.add_argument(
+        "--mode", type=Mode, default=Mode(env("MOSB_DEMO_MODE", Mode.BUILDER.value)),
+        help="builder, or alongside-mco (our own MOSC/MOSB group, a MachineConfig publishes)",
+    )  # fmt: skip
     parser.add_argument("--once", action="store_true", help="stop after showing the result")
     parser.add_argument("--dir", type=Path, default=None, help="work dir (kubeconfig, logs)")
     parser.add_argument("--timeout", type=float, default=600)
@@ -96,13 +122,15 @@ def main() -> int:
         raise SystemExit(f"RUN steps cannot run here: missing {', '.join(missing)}; "
                          + bases.SETUP_HINT)  # fmt: skip
     started = time.monotonic()
-    with localcluster.running(workdir=args.dir, registry_port=args.registry_port) as local:
+    options = {"workdir": args.dir, "registry_port": args.registry_port, "mode": args.mode}
+    with localcluster.running(**options) as local:
         print(f"cluster, registry and operator up in {time.monotonic() - started:.1f}s")
         local.add_pool("worker", arches, args.nodes_per_arch)
         local.apply_mosc("worker", [("NoArch", CONTAINERFILE), ("ARM64", ARM64_CONTAINERFILE)])
         mosb = watch(local, "worker", args.timeout)
-        kubectl(local, "get", "machineosbuilds")
-        kubectl(local, "describe", "machineosbuild", mosb["metadata"]["name"])
+        kind = "machineosbuild" if args.mode is Mode.BUILDER else "mamosb"
+        kubectl(local, "get", kind)
+        kubectl(local, "describe", kind, mosb["metadata"]["name"])
         spec = (mosb.get("status") or {}).get("digestedImagePushSpec")
         if spec:
             print(f"\nPublished {spec}")
@@ -111,6 +139,8 @@ def main() -> int:
             print(f"\nWhat each image's RUN step wrote ({DEMO_FILE}):")
             for image in imagefiles.per_platform(local.registry, spec, DEMO_FILE).values():
                 print(f"  {image['platform']:<14} {(image['content'] or '(nothing)').strip()}")
+        if spec and args.mode is Mode.ALONGSIDE_MCO:
+            show_published(local, "worker", spec, args.timeout)
         print(f"\nexport KUBECONFIG={local.plane.kubeconfig}")
         print(f"operator log: {local.workdir / 'operator.log'}")
         print(f"total {time.monotonic() - started:.1f}s", flush=True)

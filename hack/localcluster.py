@@ -19,6 +19,13 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client import ApiException
 
+from api import (
+    BASE_OS_CONTAINER_IMAGE_KEY,
+    OSIMAGEURL_CONFIGMAP,
+    OSIMAGEURL_NAMESPACE,
+    Mode,
+    group_of,
+)
 from hack import controlplane, fakenodes, kube_paths, operatoridentity
 from hack.clustercomponents import DEFAULT_KWOK_CONFIG
 from hack.nodeharness import NodeHarness
@@ -68,6 +75,7 @@ class LocalCluster:
         self.base_image = ""
         self.harness: NodeHarness | None = None
         self.operator: OperatorProcess | None = None
+        self.mode = Mode.BUILDER
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(
@@ -77,22 +85,31 @@ class LocalCluster:
         *,
         simulate_builds: float | None = None,
         harness_workers: int = 4,
+        mode: Mode = Mode.BUILDER,
     ) -> LocalCluster:
         """Without the operator, run it yourself (e.g. its Deployment, hack/operatorpod.py).
-        `simulate_builds`: seconds each pod takes instead of running it (benchmarks)."""
+        `simulate_builds`: seconds each pod takes instead of running it (benchmarks).
+        alongside-mco: also the MCO's namespace and osimageurl ConfigMap naming the base."""
+        self.mode = mode
         self.registry.start()
         self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES)
         self._namespace()
+        if mode is Mode.ALONGSIDE_MCO:
+            self.set_release_base(self.base_image)
         self.harness = NodeHarness(
             self.client, NAMESPACE, workers=harness_workers, simulate_seconds=simulate_builds
         ).start()
         if not with_operator:
             return self
         self.operator = OperatorProcess(
-            operatoridentity.operator_kubeconfig(self.plane),  # its SA, its RBAC
+            operatoridentity.operator_kubeconfig(self.plane, mode),  # its SA, its RBAC
             NAMESPACE,
             self.workdir / "operator.log",
-            extra_args=[f"--registry-ca-configmap={CA_CONFIGMAP}", *operator_args],
+            extra_args=[
+                f"--registry-ca-configmap={CA_CONFIGMAP}",
+                f"--mode={mode.value}",
+                *operator_args,
+            ],
         )
         self.operator.start()
         return self
@@ -135,13 +152,34 @@ class LocalCluster:
         }
         core.patch_namespaced_config_map(CA_CONFIGMAP, NAMESPACE, ca, **_APPLY)
 
+    def set_release_base(self, image: str) -> None:
+        """The MCO's osimageurl ConfigMap, as a release (or its upgrade) writes it."""
+        _ignore_conflict(
+            self.core.create_namespace,
+            kubernetes.client.V1Namespace(metadata={"name": OSIMAGEURL_NAMESPACE}),
+        )
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": OSIMAGEURL_CONFIGMAP},
+            "data": {BASE_OS_CONTAINER_IMAGE_KEY: image, "releaseVersion": "4.99.0-local"},
+        }
+        self.core.patch_namespaced_config_map(
+            OSIMAGEURL_CONFIGMAP, OSIMAGEURL_NAMESPACE, body, **_APPLY
+        )
+
     def ca_text(self) -> str:
         return (self.registry.ca_dir / "ca.crt").read_text()
 
     # -- objects ------------------------------------------------------------------------
+    def group(self, plural: str) -> str:
+        """MachineOSConfigs and MachineOSBuilds are in our own group in alongside-mco."""
+        return group_of(plural, self.mode)
+
     def create(self, plural: str, kind: str, body: dict[str, Any]) -> None:
-        full = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, **body}
-        _ignore_conflict(self.custom.create_cluster_custom_object, GROUP, VERSION, plural, full)
+        group = self.group(plural)
+        full = {"apiVersion": f"{group}/{VERSION}", "kind": kind, **body}
+        _ignore_conflict(self.custom.create_cluster_custom_object, group, VERSION, plural, full)
 
     def add_pool(self, name: str, arches: Sequence[str], per_arch: int = 1) -> None:
         """A pool selecting `per_arch` kwok nodes of each architecture, and its rendered
@@ -183,12 +221,43 @@ class LocalCluster:
         body = self.mosc_body(name, entries)
         self.create("machineosconfigs", "MachineOSConfig", body)
         self.custom.patch_cluster_custom_object(
-            GROUP, VERSION, "machineosconfigs", name, {"spec": body["spec"]}
+            self.group("machineosconfigs"),
+            VERSION,
+            "machineosconfigs",
+            name,
+            {"spec": body["spec"]},
         )
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
+        group = self.group(plural)
         return cast(
-            dict[str, Any], self.custom.get_cluster_custom_object(GROUP, VERSION, plural, name)
+            dict[str, Any], self.custom.get_cluster_custom_object(group, VERSION, plural, name)
+        )
+
+    def resolved(self, ref: str, arch: str) -> tuple[str, str]:
+        """What a node of `arch` pulls for `ref`: the platform its skopeo resolves the list
+        to (``skopeo --override-arch <arch> inspect``: the chosen image's Architecture),
+        and that platform's digest in the list."""
+        import json
+        import subprocess
+
+        with tempfile.TemporaryDirectory(prefix="mosb-resolve-") as tmp:
+            auth = self.registry.authfile(Path(tmp) / "auth.json")
+            argv = ["skopeo", "--override-arch", arch, "--override-os", "linux", "inspect"]
+            argv += ["--authfile", str(auth), "--cert-dir", str(self.registry.ca_dir)]
+            done = subprocess.run(
+                [*argv, f"docker://{ref}"], capture_output=True, check=True, timeout=120
+            )
+        chosen = f"linux/{json.loads(done.stdout)['Architecture']}"
+        return chosen, dict(self.platforms(ref))[chosen]
+
+    def pool_nodes(self, pool: str) -> list[tuple[str, str]]:
+        """(node, architecture) of the pool's nodes (label pool=<name>)."""
+        nodes = self.core.list_node(label_selector=f"pool={pool}").items
+        return sorted(
+            (n.metadata.name, n.metadata.labels["kubernetes.io/arch"])
+            for n in nodes
+            if n.metadata is not None and n.metadata.name and n.metadata.labels
         )
 
     def platforms(self, ref: str) -> list[tuple[str, str]]:
@@ -209,7 +278,8 @@ def running(
     registry_port: int = 0,
     **start_options: Any,
 ) -> Iterator[LocalCluster]:
-    """Control plane with kwok, then the LocalCluster on top; all stopped on exit."""
+    """Control plane with kwok, then the LocalCluster on top; all stopped on exit
+    (`start_options` go to `LocalCluster.start`, e.g. `mode`)."""
     plane_dir = (workdir or Path(tempfile.mkdtemp(prefix="mosb-cluster-"))) / "control-plane"
     plane = controlplane.ControlPlane(
         workdir=plane_dir,

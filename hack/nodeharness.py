@@ -35,9 +35,11 @@ import urllib3
 from kubernetes.client import ApiException
 
 from hack import podrunner
+from hack.kubeletlogs import KubeletLogs
 
 log = logging.getLogger("nodeharness")
 MANAGED = "mosb-controller.io/managed=true"
+LOG_FILE = "container.log"  # hack/podrunner.py writes the container's output there
 
 
 def _now() -> str:
@@ -76,6 +78,12 @@ class NodeHarness:
         # Test hooks, by regular expression on the pod name (`re.match`):
         self.fail_next: dict[str, str] = {}  # pattern → message: fail such pods with it
         self.hold: set[str] = set()  # patterns of pods kept running until removed
+        # patterns of pods kept Running after their command ended (its log written), until
+        # removed: a long build whose log can be read meanwhile
+        self.hold_after: set[str] = set()
+        self.held_after: set[str] = set()  # names of the pods held so
+        # `kubectl logs` of our pods, through the API server, from the log files here
+        self.logs = KubeletLogs(self.workdir, lambda _ns, pod: self.workdir / pod / LOG_FILE)
 
     def start(self) -> NodeHarness:
         self._thread.start()
@@ -84,6 +92,7 @@ class NodeHarness:
     def stop(self) -> None:
         self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.logs.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> NodeHarness:
@@ -189,6 +198,7 @@ class NodeHarness:
     def _run(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         container = pod["spec"]["containers"][0]["name"]
+        self.logs.point_node(self.core, pod["spec"]["nodeName"])
         if not self._report(name, container, "Running", {"running": {"startedAt": _now()}}):
             return
         try:
@@ -213,6 +223,9 @@ class NodeHarness:
             return
         except Exception as exc:  # the pod could not even start: report it as the kubelet would
             outcome = podrunner.PodOutcome(128, f"error: {exc}", str(exc))
+        while any(re.match(p, name) for p in self.hold_after) and not self._stop.is_set():
+            self.held_after.add(name)
+            self._stop.wait(0.2)
         self.outcomes[name] = outcome
         terminated = {
             "exitCode": outcome.exit_code,

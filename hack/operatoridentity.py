@@ -9,23 +9,35 @@ from pathlib import Path
 
 import kubernetes
 
+from api import OSIMAGEURL_NAMESPACE, Mode
 from hack import controlplane
 from hack.kube_paths import ROOT
 
 RBAC_DIR = ROOT / "manifests" / "rbac"
+# alongside-mco: the OpenShift overlay's ClusterRole (replacing ../rbac's) and the Role on
+# the MCO's osimageurl ConfigMap.
+ALONGSIDE_RBAC = (
+    ROOT / "manifests" / "openshift" / "clusterrole-alongside-mco.yaml",
+    ROOT / "manifests" / "openshift" / "role-osimageurl.yaml",
+)
 NAMESPACE = "mosb-controller"
 SERVICE_ACCOUNT = "mosb-controller"
 USER = controlplane.OPERATOR_USER
 TOKEN_SECONDS = 24 * 3600
 
 
-def apply_rbac(kubeconfig: Path) -> None:
-    """Namespace, ServiceAccounts, ClusterRole/Role and bindings, as an admin applies them."""
-    subprocess.run(
-        ["kubectl", f"--kubeconfig={kubeconfig}", "apply", "--server-side", "-k", str(RBAC_DIR)],
-        check=True,
-        capture_output=True,
-    )
+def apply_rbac(kubeconfig: Path, mode: Mode = Mode.BUILDER) -> None:
+    """Namespace, ServiceAccounts, ClusterRole/Role and bindings, as an admin applies them
+    (for alongside-mco: as the OpenShift overlay makes them)."""
+    apply = ["kubectl", f"--kubeconfig={kubeconfig}", "apply", "--server-side"]
+    subprocess.run([*apply, "-k", str(RBAC_DIR)], check=True, capture_output=True)
+    if mode is Mode.ALONGSIDE_MCO:
+        namespace = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {OSIMAGEURL_NAMESPACE}\n"
+        subprocess.run(
+            [*apply, "-f", "-"], input=namespace.encode(), check=True, capture_output=True
+        )
+        for path in ALONGSIDE_RBAC:
+            subprocess.run([*apply, "-f", str(path)], check=True, capture_output=True)
 
 
 def request_token(
@@ -58,9 +70,9 @@ def write_kubeconfig(plane: controlplane.ControlPlane, token: str, path: Path) -
     return path
 
 
-def operator_kubeconfig(plane: controlplane.ControlPlane) -> Path:
-    """Apply manifests/rbac and return a kubeconfig holding the operator's SA token."""
-    apply_rbac(plane.kubeconfig)
+def operator_kubeconfig(plane: controlplane.ControlPlane, mode: Mode = Mode.BUILDER) -> Path:
+    """Apply the mode's RBAC and return a kubeconfig holding the operator's SA token."""
+    apply_rbac(plane.kubeconfig, mode)
     config = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(
         config_file=str(plane.kubeconfig), client_configuration=config

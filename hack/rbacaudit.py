@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from hack.operatoridentity import RBAC_DIR
+from api import Mode
+from hack.operatoridentity import ALONGSIDE_RBAC, RBAC_DIR
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,18 @@ class Request:
         ) == (self.group, self.resource, self.verb)
 
 
-def grants(rbac_dir: Path = RBAC_DIR) -> set[Grant]:
-    """Every (namespace, group, resource, verb) the Roles and ClusterRoles grant."""
+def grants(rbac_dir: Path = RBAC_DIR, mode: Mode = Mode.BUILDER) -> set[Grant]:
+    """Every (namespace, group, resource, verb) the Roles and ClusterRoles grant (in
+    alongside-mco, the OpenShift overlay's ClusterRole instead of rbac_dir's, and its Role)."""
+    paths = sorted(rbac_dir.glob("*.yaml"))
+    if mode is Mode.ALONGSIDE_MCO:
+        paths = [p for p in paths if p.name != "clusterrole.yaml"] + list(ALONGSIDE_RBAC)
+    return grants_in(paths)
+
+
+def grants_in(paths: Iterable[Path]) -> set[Grant]:
     found = set()
-    for path in sorted(rbac_dir.glob("*.yaml")):
+    for path in paths:
         for doc in yaml.safe_load_all(path.read_text()):
             if not doc or doc.get("kind") not in ("Role", "ClusterRole"):
                 continue
@@ -54,10 +63,11 @@ def grants(rbac_dir: Path = RBAC_DIR) -> set[Grant]:
     return found
 
 
-def requests(audit_log: Path) -> list[Request]:
-    """The resource requests in the audit log (its policy logs only the operator)."""
+def requests(audit_log: Path, skip: int = 0) -> list[Request]:
+    """The resource requests in the audit log (its policy logs only the operator), after
+    its first `skip` lines (`lines()` before a scenario: only that scenario's)."""
     found = []
-    for line in audit_log.read_text().splitlines():
+    for line in audit_log.read_text().splitlines()[skip:]:
         event = json.loads(line)
         ref = event.get("objectRef")
         if not ref or "resource" not in ref:
@@ -73,6 +83,10 @@ def requests(audit_log: Path) -> list[Request]:
             )
         )
     return found
+
+
+def lines(audit_log: Path) -> int:
+    return len(audit_log.read_text().splitlines()) if audit_log.exists() else 0
 
 
 def refused(made: Iterable[Request], granted: Iterable[Grant]) -> set[Request]:

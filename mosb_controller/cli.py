@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,12 @@ def _plan(args: argparse.Namespace) -> int:
         from mosb_controller.cluster.kube import Kube, load_api_client
         from mosb_controller.cluster.live import LiveReader
 
-        live = LiveReader(Kube(load_api_client()), settings.namespace).read(args.mosc)
+        kube = Kube(
+            load_api_client(getattr(args, "kubeconfig", None), getattr(args, "context", None)),
+            mode=settings.mode,
+        )
+        osimageurl = (settings.osimageurl_namespace, settings.osimageurl_configmap)
+        live = LiveReader(kube, settings.namespace, osimageurl).read(args.mosc)
         objects = live.objects
         secrets_checked, jobs_known = live.secrets_checked, live.jobs_known
     else:
@@ -118,29 +123,37 @@ def _registry_answers(authfile: Path | None, tls_verify: bool) -> dryrun.Answere
     return lambda refs: skopeo.answers(refs, access)
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    """Exit 0: plan printed; 2: a refusal (printed) or bad input; 1: anything else."""
+def guarded(say: str, call: Callable[[], int], bad_input: tuple[type[Exception], ...] = ()) -> int:
+    """Run a command that talks to the cluster; its failures said in one line on stderr
+    prefixed `say`. Exit 2: bad input (`bad_input`, no kubeconfig); 1: anything else."""
     import kubernetes
     import urllib3
 
+    from mosb_controller.cluster.kube import api_error
+
     try:
-        return _plan(args)
-    except dryrun.DryRunError as exc:
-        print(f"mosb-controller plan: {exc}", file=sys.stderr)
+        return call()
+    except bad_input as exc:
+        print(f"{say}: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except kubernetes.config.ConfigException as exc:
-        print(f"mosb-controller plan: no cluster configuration: {exc}", file=sys.stderr)
+        print(f"{say}: no cluster configuration: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except kubernetes.client.ApiException as exc:
-        print(f"mosb-controller plan: API error {exc.status} {exc.reason}", file=sys.stderr)
+        print(f"{say}: API error {api_error(exc)}", file=sys.stderr)
         return EXIT_UNEXPECTED
     except urllib3.exceptions.HTTPError as exc:
-        print(f"mosb-controller plan: cannot reach the API server: {exc}", file=sys.stderr)
+        print(f"{say}: cannot reach the API server: {exc}", file=sys.stderr)
         return EXIT_UNEXPECTED
     except Exception:
         traceback.print_exc()
-        print("mosb-controller plan: unexpected error (above)", file=sys.stderr)
+        print(f"{say}: unexpected error (above)", file=sys.stderr)
         return EXIT_UNEXPECTED
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Exit 0: plan printed; 2: a refusal (printed) or bad input; 1: anything else."""
+    return guarded("mosb-controller plan", lambda: _plan(args), (dryrun.DryRunError,))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -157,6 +170,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         liveness_endpoint=settings.liveness or None,
     )
     return 0
+
+
+def add_plan_arguments(plan: argparse.ArgumentParser) -> None:
+    """What `plan` and the plugin's `plan` share (the plugin reads only live, and takes
+    the MachineOSConfig as an argument)."""
+    plan.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    plan.add_argument(
+        "--check-registry",
+        action="store_true",
+        help="ask the registry (skopeo inspect) instead of assuming recorded images exist",
+    )
+    plan.add_argument("--authfile", type=Path, help="registry credentials for --check-registry")
+    # The operator's settings (namespace, timeouts, ...); own parser, so no clash with `run`.
+    Settings.add_arguments(plan)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,18 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
         "repeatable; - for stdin",
     )
     plan.add_argument("--mosc", metavar="NAME", help="the MachineOSConfig (if several)")
-    plan.add_argument("-o", "--output", choices=("table", "json"), default="table")
     plan.add_argument(
         "--live", action="store_true", help="read the objects from the current kubeconfig"
     )
-    plan.add_argument(
-        "--check-registry",
-        action="store_true",
-        help="ask the registry (skopeo inspect) instead of assuming recorded images exist",
-    )
-    plan.add_argument("--authfile", type=Path, help="registry credentials for --check-registry")
-    # The operator's settings (namespace, timeouts, ...); own parser, so no clash with `run`.
-    Settings.add_arguments(plan)
+    add_plan_arguments(plan)
     plan.set_defaults(func=cmd_plan)
     return parser
 

@@ -13,13 +13,34 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api import OSIMAGEURL_CONFIGMAP, OSIMAGEURL_NAMESPACE, Mode
+
 ENV_PREFIX = "MOSB_"
-NEGATABLE = {"leader_election", "prune_images"}  # on/off switches: --x / --no-x
+NEGATABLE = {"leader_election", "pause_pools_on_upgrade", "prune_images"}  # --x / --no-x
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    mode: Mode = Field(
+        default=Mode.BUILDER,
+        description="builder: act on machineconfiguration.openshift.io MachineOSConfigs and "
+        "publish through their status; alongside-mco: act on our own group's and publish "
+        "through one MachineConfig per pool (README: Two modes).",
+    )
+    osimageurl_namespace: str = Field(
+        default=OSIMAGEURL_NAMESPACE,
+        description="alongside-mco: namespace of the ConfigMap naming the release's base OS image.",
+    )
+    osimageurl_configmap: str = Field(
+        default=OSIMAGEURL_CONFIGMAP,
+        description="alongside-mco: that ConfigMap's name (key baseOSContainerImage).",
+    )
+    pause_pools_on_upgrade: bool = Field(
+        default=True,
+        description="alongside-mco: pause a pool while a new base image's rebuild runs, so "
+        "its nodes reboot once (README: Upgrades).",
+    )
     namespace: str = Field(
         default="mosb-controller",
         description="Namespace of the controller: the architecture ConfigMap and build Jobs.",

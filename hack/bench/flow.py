@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 import kubernetes
 
 from api import ARCHITECTURES_ANNOTATION, decode_architectures
-from api.names import GROUP, VERSION
+from api.names import VERSION
 from hack.localcluster import NAMESPACE, LocalCluster
 
 CURRENT_BUILD = "machineconfiguration.openshift.io/current-machine-os-build"
@@ -42,7 +42,8 @@ def wait_recorded(
 
 
 def mosbs(local: LocalCluster) -> list[dict[str, Any]]:
-    listed = local.custom.list_cluster_custom_object(GROUP, VERSION, "machineosbuilds")
+    group = local.group("machineosbuilds")
+    listed = local.custom.list_cluster_custom_object(group, VERSION, "machineosbuilds")
     return cast(list[dict[str, Any]], cast(dict[str, Any], listed)["items"])
 
 

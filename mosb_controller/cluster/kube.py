@@ -11,13 +11,14 @@ import base64
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import kubernetes
 from kubernetes.client import ApiClient, ApiException
 
-from api import GROUP, MACHINE_CONFIG_POOLS, VERSION
+from api import GROUP, MACHINE_CONFIG_POOLS, MACHINE_CONFIGS, VERSION, Mode, group_of
 
 FIELD_MANAGER = "mosb-controller"
 # The API server accepts an event about a cluster-scoped object only in "default" (core/v1
@@ -29,13 +30,18 @@ CONNECTIONS = 40
 log = logging.getLogger(__name__)
 
 
-def load_api_client() -> ApiClient:
-    """In-cluster credentials when running in a pod, else KUBECONFIG / ~/.kube/config."""
+def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> ApiClient:
+    """As kubectl: a kubeconfig (given, or in KUBECONFIG) or context given wins; else
+    in-cluster credentials when running in a pod, else ~/.kube/config."""
     config = kubernetes.client.Configuration()
     try:
+        if kubeconfig or context or os.environ.get("KUBECONFIG"):
+            raise kubernetes.config.ConfigException("a kubeconfig or context was given")
         kubernetes.config.load_incluster_config(client_configuration=config)
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(client_configuration=config)
+        kubernetes.config.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=config
+        )
     # One kept-alive connection per writer thread (the default is 5 per core).
     config.connection_pool_maxsize = CONNECTIONS
     return ApiClient(config)
@@ -68,8 +74,11 @@ def read_raw(call: Callable[..., Any], *args: Any) -> dict[str, Any] | None:
 
 
 class Kube:
-    def __init__(self, client: ApiClient, component: str = "mosb-controller") -> None:
+    def __init__(
+        self, client: ApiClient, component: str = "mosb-controller", mode: Mode = Mode.BUILDER
+    ) -> None:
         self.client = client
+        self.mode = mode  # which group MachineOSConfigs and MachineOSBuilds are served in
         self.core = kubernetes.client.CoreV1Api(client)
         self.custom = kubernetes.client.CustomObjectsApi(client)
         self.component = component
@@ -86,6 +95,19 @@ class Kube:
             if exc.status != 404:
                 raise
             log.info("pool %s vanished before its annotation was written", pool)
+
+    def hold_pool(self, pool: str, key: str, paused: bool | None, note: str | None) -> str | None:
+        """Pause or release a pool with our annotation (`note` None: removed), in one
+        merge patch: the reason is never seen without the pause, nor ours without it.
+        Returns the new resourceVersion."""
+        body: dict[str, Any] = {"metadata": {"annotations": {key: note}}}
+        if paused is not None:
+            body["spec"] = {"paused": paused}
+        return _version(
+            self.custom.patch_cluster_custom_object(
+                GROUP, VERSION, MACHINE_CONFIG_POOLS, pool, body
+            )
+        )
 
     # -- ConfigMaps -------------------------------------------------------------------
     def apply_configmap(
@@ -143,6 +165,15 @@ class Kube:
             log.warning("could not post event %s on %s: %s", reason, meta.get("name"), exc.reason)
 
 
+def api_error(exc: ApiException) -> str:
+    """The API server's own message (a Status object), else status and reason."""
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"{exc.status} {exc.reason}" + (f": {message}" if message else "")
+
+
 def _ignore(status: int, exc: ApiException) -> None:
     if exc.status != status:
         raise exc
@@ -152,16 +183,38 @@ class Writer(Kube):
     """The writes a plan needs. Creates tolerate AlreadyExists and deletes NotFound, so
     a plan applied twice (or after a crash) converges to the same objects."""
 
+    def _group(self, plural: str) -> str:
+        return group_of(plural, self.mode)
+
     def create_cluster_object(self, plural: str, body: Mapping[str, Any]) -> None:
+        group = self._group(plural)
+        full = {**body, "apiVersion": f"{group}/{VERSION}"}
         try:
-            self.custom.create_cluster_custom_object(GROUP, VERSION, plural, dict(body))
+            self.custom.create_cluster_custom_object(group, VERSION, plural, full)
         except ApiException as exc:
             _ignore(409, exc)
+
+    def apply_machine_config(self, body: Mapping[str, Any]) -> None:
+        """Create our MachineConfig, or bring an existing one to `body` (labels,
+        annotations, spec; a merge patch: others' keys stay)."""
+        try:
+            self.custom.create_cluster_custom_object(GROUP, VERSION, MACHINE_CONFIGS, dict(body))
+            return
+        except ApiException as exc:
+            _ignore(409, exc)
+        meta = body["metadata"]
+        patch = {
+            "metadata": {"labels": meta["labels"], "annotations": meta["annotations"]},
+            "spec": body["spec"],
+        }
+        self.custom.patch_cluster_custom_object(
+            GROUP, VERSION, MACHINE_CONFIGS, meta["name"], patch
+        )
 
     def delete_cluster_object(self, plural: str, name: str) -> None:
         try:
             self.custom.delete_cluster_custom_object(
-                GROUP, VERSION, plural, name, propagation_policy="Background"
+                self._group(plural), VERSION, plural, name, propagation_policy="Background"
             )
         except ApiException as exc:
             _ignore(404, exc)
@@ -173,7 +226,9 @@ class Writer(Kube):
         body = {"metadata": {"annotations": dict(changes)}}
         try:
             return _version(
-                self.custom.patch_cluster_custom_object(GROUP, VERSION, plural, name, body)
+                self.custom.patch_cluster_custom_object(
+                    self._group(plural), VERSION, plural, name, body
+                )
             )
         except ApiException as exc:
             _ignore(404, exc)
@@ -188,7 +243,9 @@ class Writer(Kube):
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         return _version(
-            self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+            self.custom.patch_cluster_custom_object_status(
+                self._group(plural), VERSION, plural, name, body
+            )
         )
 
     def create_namespaced(self, body: Mapping[str, Any]) -> None:

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 
 from api import (
     BUILD_OBJECT_LABEL,
-    GROUP,
     MACHINE_CONFIG_POOLS,
     MACHINE_CONFIGS,
     MACHINE_OS_BUILDS,
@@ -23,6 +22,9 @@ from api import (
     MachineConfigPool,
     MachineOSBuild,
     MachineOSConfig,
+    Mode,
+    group_of,
+    published_config_name,
 )
 from mosb_controller.cluster.kube import Kube, pages, read_raw
 from mosb_controller.dryrun.objects import DryRunError, pick_mosc
@@ -42,10 +44,11 @@ def _forbidden(exc: ApiException) -> bool:
 class LiveReader:
     """Reads only. A 404 leaves an object out: the plan says what is missing."""
 
-    def __init__(self, kube: Kube, namespace: str) -> None:
+    def __init__(self, kube: Kube, namespace: str, osimageurl: tuple[str, str] = ("", "")) -> None:
         self.custom, self.core = kube.custom, kube.core
         self.batch = kubernetes.client.BatchV1Api(kube.client)
-        self.namespace = namespace
+        self.namespace, self.mode = namespace, kube.mode
+        self.osimageurl = osimageurl  # alongside-mco: (namespace, name) of the ConfigMap
 
     def _listed(self, kind: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
         return [
@@ -55,12 +58,14 @@ class LiveReader:
         ]
 
     def _cluster(self, plural: str, name: str) -> dict[str, Any] | None:
-        return read_raw(self.custom.get_cluster_custom_object, GROUP, VERSION, plural, name)
+        group = group_of(plural, self.mode)
+        return read_raw(self.custom.get_cluster_custom_object, group, VERSION, plural, name)
 
     def _moscs(self, name: str | None) -> list[dict[str, Any]]:
         if name is None:
             list_all = self.custom.list_cluster_custom_object
-            return self._listed(MachineOSConfig.KIND, list_all, GROUP, VERSION, MACHINE_OS_CONFIGS)
+            group = group_of(MACHINE_OS_CONFIGS, self.mode)
+            return self._listed(MachineOSConfig.KIND, list_all, group, VERSION, MACHINE_OS_CONFIGS)
         found = self._cluster(MACHINE_OS_CONFIGS, name)
         if found is None:
             raise DryRunError(f"MachineOSConfig {name} not found")
@@ -76,7 +81,14 @@ class LiveReader:
         except ValidationError:
             config = None  # the dry run says what is wrong with the pool
         rendered = self._cluster(MACHINE_CONFIGS, str(config)) if config else None
-        return [pool] + ([rendered] if rendered is not None else [])
+        found = [pool] + ([rendered] if rendered is not None else [])
+        if self.mode is Mode.ALONGSIDE_MCO:  # our MachineConfig, the release's base
+            ours = self._cluster(MACHINE_CONFIGS, published_config_name(str(pool_name)))
+            namespace, name = self.osimageurl
+            configmap = read_raw(self.core.read_namespaced_config_map, name, namespace)
+            found += [{**o, "kind": k} for o, k in ((ours, "MachineConfig"),
+                      (configmap, "ConfigMap")) if o is not None]  # fmt: skip
+        return found
 
     def _builds(self, mosc: str) -> list[dict[str, Any]]:
         list_all = self.custom.list_cluster_custom_object
@@ -84,7 +96,7 @@ class LiveReader:
         return self._listed(
             MachineOSBuild.KIND,
             list_all,
-            GROUP,
+            group_of(MACHINE_OS_BUILDS, self.mode),
             VERSION,
             MACHINE_OS_BUILDS,
             label_selector=selector,

@@ -17,9 +17,12 @@ from api import (
     MachineConfig,
     MachineConfigPool,
     MachineOSConfig,
+    Mode,
     describe_validation_error,
+    published_config_name,
 )
 from mosb_controller import arch
+from mosb_controller.planning.inputs import DOCKERCONFIG_TYPE, release_base
 from mosb_controller.planning.observed import (
     ImageCheck,
     JobView,
@@ -30,7 +33,6 @@ from mosb_controller.planning.observed import (
     mosb_view,
     pod_view,
 )
-from mosb_controller.planning.plan import DOCKERCONFIG_TYPE
 from mosb_controller.settings import Settings
 
 KINDS = (
@@ -42,6 +44,7 @@ KINDS = (
     "Secret",
     "Job",
     "Pod",
+    "ConfigMap",  # alongside-mco: the MCO's osimageurl ConfigMap
 )
 _M = TypeVar("_M", bound=K8sModel)
 
@@ -169,10 +172,8 @@ def observed_from_objects(
         for view in (mosb_view(m) for m in given["MachineOSBuild"])
         if view.mosc == mosc.name
     }
-    ns = settings.namespace
-    in_ns = [
-        o for kind in ("Secret", "Job", "Pod") for o in given[kind] if _namespace(o) in (None, ns)
-    ]
+    ns, kinds = settings.namespace, ("Secret", "Job", "Pod")
+    in_ns = [o for kind in kinds for o in given[kind] if _namespace(o) in (None, ns)]
     why = "Secrets could not be read" if secrets_checked is not None else "no Secret given"
     secrets_checked = bool(given["Secret"]) if secrets_checked is None else secrets_checked
     secrets = _secrets(mosc, in_ns, ns, secrets_checked, why, notes)
@@ -195,7 +196,28 @@ def observed_from_objects(
         secrets_checked=secrets_checked,
         jobs_known=bool(given["Job"]) if jobs_known is None else jobs_known,
         input_notes=tuple(notes),
+        **_alongside(given, settings, pool_name),
     )
+
+
+def _alongside(
+    given: Mapping[str, Sequence[Mapping[str, Any]]], settings: Settings, pool: str
+) -> dict[str, Any]:
+    """alongside-mco's two observations: the release base (osimageurl ConfigMap) and
+    our MachineConfig for the pool."""
+    if settings.mode is not Mode.ALONGSIDE_MCO:
+        return {}
+    name, ns = settings.osimageurl_configmap, settings.osimageurl_namespace
+    configmap = next(
+        (c for c in given["ConfigMap"] if _name(c) == name and _namespace(c) in (None, ns)), None
+    )
+    config = next(
+        (c for c in given["MachineConfig"] if _name(c) == published_config_name(pool)), None
+    )
+    return {
+        "release_base": release_base((configmap or {}).get("data")),
+        "published": _parse(MachineConfig, config) if config is not None else None,
+    }
 
 
 def _pool(

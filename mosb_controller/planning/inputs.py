@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from api import (
+    BASE_OS_CONTAINER_IMAGE_KEY,
     MACHINE_OS_BUILD_LABEL,
     RENDERED_MACHINE_CONFIG_LABEL,
     ContainerfileArch,
@@ -25,11 +26,13 @@ from api import (
     MachineConfig,
     MachineConfigPool,
     MachineOSConfig,
+    Mode,
     validate_image_digest_format,
 )
 from mosb_controller.arch import ArchSummary
 from mosb_controller.planning import hashing
 
+DOCKERCONFIG_TYPE = "kubernetes.io/dockerconfigjson"
 NAME_HASH_LENGTH = 16
 MAX_LABEL = 63
 _WHITESPACE = re.compile(r"\s")
@@ -55,17 +58,22 @@ class BuildInputs:
     repository: str  # the push spec without its tag
     push_secret: str
     pull_secret: str | None
+    # alongside-mco: the rendered config is no input. Publishing our image changes it, and
+    # a change it caused must never start a build (no loop).
+    config_in_identity: bool = True
 
     @property
     def homogeneous(self) -> bool:
         return len(self.architectures) == 1
 
     def _identity(self) -> dict[str, object]:
-        return {
-            "renderedConfig": self.rendered_config,
+        identity: dict[str, object] = {
             "baseImage": self.base_image,
             "repository": self.repository,
         }
+        if self.config_in_identity:
+            identity["renderedConfig"] = self.rendered_config
+        return identity
 
     def mosb_name(self) -> str:
         digest = hashing.digest(
@@ -105,8 +113,15 @@ def build_inputs(
     pool: MachineConfigPool | None,
     rendered: MachineConfig | None,
     pool_arches: ArchSummary | None,
+    mode: Mode = Mode.BUILDER,
+    release_base: str | None = None,
 ) -> BuildInputs | Refusal:
-    """The inputs of the build this MOSC asks for now, or why there are none yet."""
+    """The inputs of the build this MOSC asks for now, or why there are none yet.
+
+    `builder` builds on the rendered MachineConfig's osImageURL; `alongside-mco` on the
+    release's base image (`release_base`, from the MCO's osimageurl ConfigMap): once we
+    publish, the rendered osImageURL is our own image, and building on it would stack our
+    layers again every round."""
     pool_name = mosc.spec.machine_config_pool.name
     if pool is None:
         return Refusal(EventReason.POOL_NOT_FOUND, f"MachineConfigPool {pool_name} does not exist")
@@ -116,16 +131,9 @@ def build_inputs(
             EventReason.NO_RENDERED_CONFIG,
             f"MachineConfigPool {pool_name} has no rendered configuration yet",
         )
-    if rendered is None:
-        return Refusal(
-            EventReason.RENDERED_CONFIG_NOT_FOUND, f"MachineConfig {config} does not exist"
-        )
-    base = rendered.spec.os_image_url or ""
-    if not base or _WHITESPACE.search(base):
-        return Refusal(
-            EventReason.INVALID_BASE_IMAGE,
-            f"MachineConfig {config} has no usable spec.osImageURL ({base!r})",
-        )
+    base = _base_image(config, rendered, mode, release_base)
+    if isinstance(base, Refusal):
+        return base
     if pool_arches is None:  # the pool is newer than the architecture record: wait for it
         return Refusal(
             EventReason.ARCHITECTURES_PENDING, f"pool {pool_name} not recorded yet", quiet=True
@@ -147,7 +155,62 @@ def build_inputs(
         repository=repository,
         push_secret=mosc.spec.rendered_image_push_secret.name,
         pull_secret=pull.name if pull else None,
+        config_in_identity=mode is Mode.BUILDER,
     )
+
+
+def release_base(configmap_data: Mapping[str, str] | None) -> str | None:
+    """alongside-mco: the release's base OS image from the MCO's osimageurl ConfigMap."""
+    value = (configmap_data or {}).get(BASE_OS_CONTAINER_IMAGE_KEY)
+    return str(value) if value else None
+
+
+def _base_image(
+    config: str, rendered: MachineConfig | None, mode: Mode, release_base: str | None
+) -> str | Refusal:
+    if mode is Mode.ALONGSIDE_MCO:
+        if release_base is None:
+            return Refusal(
+                EventReason.NO_BASE_IMAGE,
+                "the release's base OS image is not known: no baseOSContainerImage in the "
+                "MCO's osimageurl ConfigMap",
+            )
+        base, where = release_base, "the osimageurl ConfigMap's baseOSContainerImage"
+    elif rendered is None:
+        return Refusal(
+            EventReason.RENDERED_CONFIG_NOT_FOUND, f"MachineConfig {config} does not exist"
+        )
+    else:
+        base, where = rendered.spec.os_image_url or "", f"MachineConfig {config}'s osImageURL"
+    if not base or _WHITESPACE.search(base):
+        return Refusal(EventReason.INVALID_BASE_IMAGE, f"{where} is not a usable image ({base!r})")
+    return base
+
+
+_SECRET_REFUSALS = {
+    "push": (EventReason.PUSH_SECRET_NOT_FOUND, EventReason.PUSH_SECRET_WRONG_TYPE),
+    "pull": (EventReason.PULL_SECRET_NOT_FOUND, EventReason.PULL_SECRET_WRONG_TYPE),
+}
+
+
+def check_secrets(
+    inputs: BuildInputs, secrets: Mapping[str, str], namespace: str
+) -> BuildInputs | Refusal:
+    """The named push and pull secrets exist in our namespace, of the type builds use."""
+    for role, name in (("push", inputs.push_secret), ("pull", inputs.pull_secret)):
+        if name is None:
+            continue
+        not_found, wrong_type = _SECRET_REFUSALS[role]
+        if name not in secrets:
+            return Refusal(
+                not_found, f"the {role} secret {name} does not exist in namespace {namespace}"
+            )
+        if secrets[name] != DOCKERCONFIG_TYPE:
+            return Refusal(
+                wrong_type,
+                f"the {role} secret {name} has type {secrets[name]}, not {DOCKERCONFIG_TYPE}",
+            )
+    return inputs
 
 
 def _containerfiles(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-from api import ON_CLUSTER_LAYERING_LABEL
+from api import ON_CLUSTER_LAYERING_LABEL, VERSION, MachineOSBuild, Mode, build_group
 from api.names import (
     ARCH_ANNOTATION,
     BUILD_OBJECT_LABEL,
@@ -22,8 +22,6 @@ from api.names import (
 from mosb_controller.arch import ARCH_LABEL, SUPPORTED_ARCHES, build_tolerations
 from mosb_controller.planning.inputs import BuildInputs, short_name
 from mosb_controller.settings import Settings
-
-MOSB_KIND = {"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineOSBuild"}
 
 SCRIPTS_MOUNT = "/etc/mosb/scripts"
 INPUTS_MOUNT = "/etc/mosb/inputs"
@@ -51,11 +49,14 @@ def inputs_configmap_name(mosb: str) -> str:
     return f"{mosb}-inputs"
 
 
-def _owner(mosb: str, uid: str) -> list[dict[str, Any]]:
-    return [{**MOSB_KIND, "name": mosb, "uid": uid, "controller": True, "blockOwnerDeletion": True}]
+def _owner(mosb: str, uid: str, mode: Mode) -> list[dict[str, Any]]:
+    # The MOSB in the group the mode acts on: an owner of another group would be a
+    # missing owner to garbage collection, which would delete the Job.
+    kind = {"apiVersion": f"{build_group(mode)}/{VERSION}", "kind": MachineOSBuild.KIND}
+    return [{**kind, "name": mosb, "uid": uid, "controller": True, "blockOwnerDeletion": True}]
 
 
-def _meta(name: str, namespace: str, mosb: str, uid: str, role: str, arch: str | None,
+def _meta(name: str, settings: Settings, mosb: str, uid: str, role: str, arch: str | None,
           mosc: str) -> Any:  # fmt: skip
     annotations = {
         MOSB_ANNOTATION: mosb,
@@ -64,10 +65,10 @@ def _meta(name: str, namespace: str, mosb: str, uid: str, role: str, arch: str |
     }
     return {
         "name": name,
-        "namespace": namespace,
+        "namespace": settings.namespace,
         "labels": {BUILD_OBJECT_LABEL: "true", ROLE_LABEL: role, ON_CLUSTER_LAYERING_LABEL: ""},
         "annotations": annotations,
-        "ownerReferences": _owner(mosb, uid),
+        "ownerReferences": _owner(mosb, uid, settings.mode),
     }
 
 
@@ -79,9 +80,7 @@ def inputs_configmap(
     data = dict(script_files())
     for arch in sorted({*arches, *inputs.architectures}):
         data[f"Containerfile.{arch}"] = inputs.rendered_containerfile(mosb, arch)
-    meta = _meta(
-        inputs_configmap_name(mosb), settings.namespace, mosb, uid, "inputs", None, inputs.mosc
-    )
+    meta = _meta(inputs_configmap_name(mosb), settings, mosb, uid, "inputs", None, inputs.mosc)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
 
@@ -209,7 +208,7 @@ def build_job(
 ) -> dict[str, Any]:
     """The Job that builds `arch` natively on a node of that architecture."""
     name = build_job_name(mosb, arch)
-    meta = _meta(name, settings.namespace, mosb, uid, "build", arch, inputs.mosc)
+    meta = _meta(name, settings, mosb, uid, "build", arch, inputs.mosc)
     env = {
         "MOSB_ARCH": arch,
         "MOSB_CONTAINERFILE": f"{INPUTS_MOUNT}/Containerfile",
@@ -243,7 +242,7 @@ def push_job(
     inputs: BuildInputs, mosb: str, uid: str, images: Mapping[str, str], settings: Settings
 ) -> dict[str, Any]:
     """The Job that joins the per-architecture images (by digest) into the MOSB's list."""
-    meta = _meta(push_job_name(mosb), settings.namespace, mosb, uid, "push", None, inputs.mosc)
+    meta = _meta(push_job_name(mosb), settings, mosb, uid, "push", None, inputs.mosc)
     env = {
         "MOSB_TARGET_IMAGE": f"{inputs.repository}:{mosb}",
         "MOSB_ARCH_IMAGES": "\n".join(f"{arch} {images[arch]}" for arch in sorted(images)),

@@ -237,3 +237,7 @@ class Observed:
     now: dt.datetime
     settings: Settings
     deleted_jobs: frozenset[tuple[str, str]] = frozenset()  # (name, owner uid) seen deleted
+    # alongside-mco: the release's base OS image (the MCO's osimageurl ConfigMap), and the
+    # MachineConfig we publish the pool's image through, if it exists.
+    release_base: str | None = None
+    published: MachineConfig | None = None

@@ -18,16 +18,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from api import (
-    API_VERSION,
     ARCH_BUILDS_ANNOTATION,
-    ARCH_DIGESTS_ANNOTATION,
     CURRENT_MACHINE_OS_BUILD_ANNOTATION,
     FORCED_REBUILD_ANNOTATION,
     MACHINE_OS_CONFIG_LABEL,
     REBUILD_ANNOTATION,
+    RENDERED_IMAGE_PUSH_SECRET_ANNOTATION,
     RENDERED_MACHINE_CONFIG_LABEL,
     RETRY_FAILED_ANNOTATION,
     TARGET_MACHINE_CONFIG_POOL_LABEL,
+    VERSION,
     ArchBuildPhase,
     ArchBuildRecord,
     BuildProgress,
@@ -37,20 +37,26 @@ from api import (
     MachineOSBuildStatus,
     MachineOSConfig,
     MachineOSConfigStatus,
+    Mode,
+    build_group,
     describe_validation_error,
     encode_arch_builds,
-    encode_arch_digests,
 )
-from mosb_controller.planning import events, retention, reuse, status
+from mosb_controller.planning import events, publish, retention, reuse, status
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.arch_state import advance_record, describe, job_outcome
 from mosb_controller.planning.events import EventSpec
-from mosb_controller.planning.inputs import BuildInputs, Refusal, build_inputs
+from mosb_controller.planning.hold import PoolHold, hold
+from mosb_controller.planning.inputs import (
+    BuildInputs,
+    Refusal,
+    build_inputs,
+    check_secrets,
+)
 from mosb_controller.planning.observed import MosbView, Observed
 from mosb_controller.planning.reuse import ArchDecision
 from mosb_controller.planning.status import PushState
 
-DOCKERCONFIG_TYPE = "kubernetes.io/dockerconfigjson"
 _RETRIED = (BuildProgress.FAILED, BuildProgress.INTERRUPTED)  # what retry-failed recreates
 
 
@@ -82,15 +88,18 @@ class Plan:
     mosb_status: dict[str, MachineOSBuildStatus] = field(default_factory=dict)
     mosc_annotations: dict[str, str | None] = field(default_factory=dict)
     mosc_status: MachineOSConfigStatus | None = None
-    pool_condition: MachineConfigPoolCondition | None = None
+    pool_condition: MachineConfigPoolCondition | None = None  # builder mode only
+    pool_hold: PoolHold | None = None  # alongside-mco: pause or release the pool
+    publish_config: dict[str, Any] | None = None  # alongside-mco: our MachineConfig, to write
     events: list[EventSpec] = field(default_factory=list)
 
 
 def plan_mosc(obs: Observed) -> Plan:
     plan = Plan()
-    inputs = build_inputs(obs.mosc, obs.pool, obs.rendered, obs.pool_arches)
+    mode = obs.settings.mode
+    inputs = build_inputs(obs.mosc, obs.pool, obs.rendered, obs.pool_arches, mode, obs.release_base)
     if isinstance(inputs, BuildInputs):
-        inputs = _check_secrets(inputs, obs.secrets, obs.settings.namespace)
+        inputs = check_secrets(inputs, obs.secrets, obs.settings.namespace)
     if isinstance(inputs, Refusal):
         plan.refusal = inputs
         return plan
@@ -107,6 +116,8 @@ def plan_mosc(obs: Observed) -> Plan:
 
     match plan.mosb_action:
         case MosbAction.CREATE | MosbAction.CREATE_REBUILD:
+            if mode is Mode.BUILDER and obs.pool is not None:
+                plan.pool_condition = status.pending_condition(obs.pool, desired, obs.now)
             if not others and not _clear_leftovers(plan, obs, inputs, desired):
                 _create(plan, obs, inputs, desired, fresh=rebuild)
         case MosbAction.RECREATE_REBUILD | MosbAction.RECREATE_RETRY:
@@ -117,6 +128,9 @@ def plan_mosc(obs: Observed) -> Plan:
             assert current is not None
             _progress(plan, obs, inputs, current)
             _serve_requests(plan, current, rebuild=rebuild, retry=retry)
+    if mode is Mode.ALONGSIDE_MCO and obs.pool is not None:
+        plan.pool_hold, held = hold(obs, inputs.base_image, desired, plan.mosb_status)
+        plan.events += held
     exists = current is not None or plan.create_mosb is not None
     if exists and annotations.get(CURRENT_MACHINE_OS_BUILD_ANNOTATION) != desired:
         plan.mosc_annotations[CURRENT_MACHINE_OS_BUILD_ANNOTATION] = desired
@@ -133,31 +147,6 @@ def _action(current: MosbView | None, *, rebuild: bool, retry: bool) -> MosbActi
     if retry and current.terminal in _RETRIED:
         return MosbAction.RECREATE_RETRY
     return MosbAction.KEEP
-
-
-_SECRET_REFUSALS = {
-    "push": (EventReason.PUSH_SECRET_NOT_FOUND, EventReason.PUSH_SECRET_WRONG_TYPE),
-    "pull": (EventReason.PULL_SECRET_NOT_FOUND, EventReason.PULL_SECRET_WRONG_TYPE),
-}
-
-
-def _check_secrets(
-    inputs: BuildInputs, secrets: Mapping[str, str], namespace: str
-) -> BuildInputs | Refusal:
-    for role, name in (("push", inputs.push_secret), ("pull", inputs.pull_secret)):
-        if name is None:
-            continue
-        not_found, wrong_type = _SECRET_REFUSALS[role]
-        if name not in secrets:
-            return Refusal(
-                not_found, f"the {role} secret {name} does not exist in namespace {namespace}"
-            )
-        if secrets[name] != DOCKERCONFIG_TYPE:
-            return Refusal(
-                wrong_type,
-                f"the {role} secret {name} has type {secrets[name]}, not {DOCKERCONFIG_TYPE}",
-            )
-    return inputs
 
 
 # -- a new MachineOSBuild --------------------------------------------------------------
@@ -210,7 +199,10 @@ def _new_mosb(
     records: Mapping[str, ArchBuildRecord],
     fresh: bool,
 ) -> MachineOSBuild:
-    annotations = {ARCH_BUILDS_ANNOTATION: encode_arch_builds(records)}
+    annotations = {
+        ARCH_BUILDS_ANNOTATION: encode_arch_builds(records),
+        RENDERED_IMAGE_PUSH_SECRET_ANNOTATION: inputs.push_secret,  # upstream's pruner reads it
+    }
     if fresh:
         annotations[FORCED_REBUILD_ANNOTATION] = "true"
     return MachineOSBuild.from_k8s(
@@ -225,7 +217,7 @@ def _new_mosb(
                 "annotations": annotations,
                 "ownerReferences": [
                     {
-                        "apiVersion": API_VERSION,
+                        "apiVersion": f"{build_group(obs.settings.mode)}/{VERSION}",
                         "kind": MachineOSConfig.KIND,
                         "name": inputs.mosc,
                         "uid": obs.mosc_uid,
@@ -264,7 +256,8 @@ def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) ->
     terminal = mosb.terminal
     final_digest, push_state = _push(plan, obs, inputs, mosb, records)
     state, message = status.build_state(records, push_state, final_digest)
-    _record_annotations(plan, mosb, records)
+    if changed := status.record_annotations(inputs.push_secret, mosb, records):
+        plan.mosb_annotations.setdefault(mosb.name, {}).update(changed)
     if terminal is None:
         new = status.mosb_status(obs, inputs, mosb, records, state, message, final_digest)
         written = new.to_k8s()
@@ -274,12 +267,25 @@ def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) ->
         if state != mosb.state:
             plan.events.append(events.state_event(mosb.name, state, message))
     outcome = terminal or state
-    if obs.pool is not None:
+    builder = obs.settings.mode is Mode.BUILDER  # alongside-mco writes no pool condition
+    if obs.pool is not None and builder:
         plan.pool_condition = status.pool_condition(obs.pool, outcome, mosb.name, message, obs.now)
     if outcome is BuildProgress.SUCCEEDED:
         digested = final_digest or mosb.status.digested_image_push_spec
         if digested:
-            plan.mosc_status = status.published_status(obs.mosc, mosb.name, digested)
+            group = build_group(obs.settings.mode)
+            plan.mosc_status = status.published_status(obs.mosc, mosb.name, digested, group)
+        if digested and obs.pool is not None and not builder:
+            plan.publish_config = publish.published_config(
+                obs.mosc,
+                obs.mosc_uid,
+                obs.pool,
+                mosb.name,
+                digested,
+                inputs.base_image,
+                obs.published,
+            )
+            plan.events += publish.published_events(obs.mosc.name, plan.publish_config)
         _cleanup(plan, obs, mosb.name, records)
 
 
@@ -366,16 +372,6 @@ def _push(
     outcome = job_outcome(job, obs.pods.get(name, ()), obs.now)
     digested = f"{inputs.repository}@{outcome.digest}" if outcome.digest else None
     return digested, (outcome.phase, f"push: {outcome.message or outcome.phase.value.lower()}")
-
-
-def _record_annotations(plan: Plan, mosb: MosbView, records: Mapping[str, ArchBuildRecord]) -> None:
-    wanted: dict[str, str | None] = {ARCH_BUILDS_ANNOTATION: encode_arch_builds(records)}
-    digests = {a: str(r.digest) for a, r in records.items() if r.phase.has_image and r.digest}
-    if digests:
-        wanted[ARCH_DIGESTS_ANNOTATION] = encode_arch_digests(digests)
-    changed = {k: v for k, v in wanted.items() if mosb.annotations.get(k) != v}
-    if changed:
-        plan.mosb_annotations.setdefault(mosb.name, {}).update(changed)
 
 
 def _cleanup(plan: Plan, obs: Observed, mosb: str, records: Mapping[str, ArchBuildRecord]) -> None:

@@ -20,11 +20,13 @@ AskRegistry = Callable[[Sequence[str]], Mapping[str, ImageCheck]]
 ObservedT = TypeVar("ObservedT", bound=Observed)
 
 
-def settle(obs: ObservedT, ask: AskRegistry, rounds: int = MAX_ROUNDS) -> tuple[Plan, ObservedT]:
+def settle(
+    obs: ObservedT, ask: AskRegistry, rounds: int = MAX_ROUNDS, first: Plan | None = None
+) -> tuple[Plan, ObservedT]:
     """The plan once its registry questions are answered (or `rounds` ran out: then the
     plan still asks, and creates nothing it would need the answers for), and `obs` with
-    the answers."""
-    plan = plan_mosc(obs)
+    the answers. `first`: the plan of `obs`, when the caller has made it already."""
+    plan = first if first is not None else plan_mosc(obs)
     for _ in range(rounds):
         if not plan.image_checks:
             break

@@ -9,8 +9,11 @@ import datetime as dt
 from collections.abc import Mapping
 
 from api import (
+    ARCH_BUILDS_ANNOTATION,
+    ARCH_DIGESTS_ANNOTATION,
     GROUP,
     MACHINE_OS_BUILDS,
+    RENDERED_IMAGE_PUSH_SECRET_ANNOTATION,
     ArchBuildPhase,
     ArchBuildRecord,
     BuildProgress,
@@ -27,6 +30,8 @@ from api import (
     MachineOSConfigStatus,
     MachineOSImageBuilderType,
     ObjectReference,
+    encode_arch_builds,
+    encode_arch_digests,
 )
 from mosb_controller.planning.arch_state import describe
 from mosb_controller.planning.inputs import BuildInputs
@@ -127,19 +132,30 @@ def mosb_status(
     return MachineOSBuildStatus(**{k: v for k, v in fields.items() if v is not None})
 
 
+# ImageBuildDegraded per build state, as the MCO writes it (build reconciler and node
+# controller): a prepared or running build is Building ("new build started"); only a
+# failure degrades the pool; an interruption (a Job deleted) is reported, not a failure.
+_DEGRADED = {
+    BuildProgress.PREPARED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILDING),
+    BuildProgress.BUILDING: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILDING),
+    BuildProgress.FAILED: (ConditionStatus.TRUE, ImageBuildDegradedReason.BUILD_FAILED),
+    BuildProgress.INTERRUPTED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILD_INTERRUPTED),
+    BuildProgress.SUCCEEDED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILD_SUCCESS),
+}
+
+
 def pool_condition(
     pool: MachineConfigPool, outcome: BuildProgress, mosb: str, message: str, now: dt.datetime
 ) -> MachineConfigPoolCondition | None:
     """ImageBuildDegraded as the MCO sets it; None when the pool already shows it."""
-    status, reason = {
-        BuildProgress.FAILED: (ConditionStatus.TRUE, ImageBuildDegradedReason.BUILD_FAILED),
-        BuildProgress.INTERRUPTED: (ConditionStatus.TRUE, ImageBuildDegradedReason.BUILD_FAILED),
-        BuildProgress.SUCCEEDED: (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILD_SUCCESS),
-    }.get(outcome, (ConditionStatus.FALSE, ImageBuildDegradedReason.BUILDING))
+    status, reason = _DEGRADED.get(outcome, _DEGRADED[BuildProgress.BUILDING])
     text = {
-        ImageBuildDegradedReason.BUILD_FAILED: f"MachineOSBuild {mosb} did not succeed: {message}",
+        ImageBuildDegradedReason.BUILD_FAILED: f"MachineOSBuild {mosb} failed: {message}",
+        ImageBuildDegradedReason.BUILD_INTERRUPTED: f"MachineOSBuild {mosb} was interrupted: "
+        f"{message}",
         ImageBuildDegradedReason.BUILD_SUCCESS: f"MachineOSBuild {mosb} succeeded",
         ImageBuildDegradedReason.BUILDING: f"MachineOSBuild {mosb} is building",
+        ImageBuildDegradedReason.BUILD_PENDING: f"MachineOSBuild {mosb} is pending",
     }[reason][:MESSAGE_LIMIT]
     kind = MachineConfigPoolConditionType.IMAGE_BUILD_DEGRADED
     current = pool.status.get_condition(kind)
@@ -155,15 +171,33 @@ def pool_condition(
     )
 
 
+def pending_condition(
+    pool: MachineConfigPool, mosb: str, now: dt.datetime
+) -> MachineConfigPoolCondition | None:
+    """A degraded pool whose next build is not created yet (a retry, a new spec): False
+    with BuildPending, as the MCO's node controller clears it; None when not degraded."""
+    kind = MachineConfigPoolConditionType.IMAGE_BUILD_DEGRADED
+    current = pool.status.get_condition(kind)
+    if current is None or not current.is_true:
+        return None
+    return MachineConfigPoolCondition(
+        type=kind,
+        status=ConditionStatus.FALSE,
+        reason=ImageBuildDegradedReason.BUILD_PENDING,
+        message=f"MachineOSConfig updated, waiting for MachineOSBuild {mosb}",
+        last_transition_time=now,
+    )
+
+
 def published_status(
-    mosc: MachineOSConfig, mosb: str, digested: str
+    mosc: MachineOSConfig, mosb: str, digested: str, group: str = GROUP
 ) -> MachineOSConfigStatus | None:
     """The MOSC status that points the node rollout at the finished image; None when it
     already does."""
     wanted = MachineOSConfigStatus(
         observed_generation=mosc.metadata.generation,
         current_image_pull_spec=digested,
-        machine_os_build=ObjectReference(group=GROUP, resource=MACHINE_OS_BUILDS, name=mosb),
+        machine_os_build=ObjectReference(group=group, resource=MACHINE_OS_BUILDS, name=mosb),
     )
     current = mosc.status
     same = (
@@ -172,3 +206,18 @@ def published_status(
         and current.machine_os_build == wanted.machine_os_build
     )
     return None if same else wanted
+
+
+def record_annotations(
+    push_secret: str, mosb: MosbView, records: Mapping[str, ArchBuildRecord]
+) -> dict[str, str | None]:
+    """The MOSB's machine-readable record (per architecture, digests) and upstream's
+    push-secret annotation (its image pruner reads it), where they differ from what is seen."""
+    wanted: dict[str, str | None] = {
+        ARCH_BUILDS_ANNOTATION: encode_arch_builds(records),
+        RENDERED_IMAGE_PUSH_SECRET_ANNOTATION: push_secret,
+    }
+    digests = {a: str(r.digest) for a, r in records.items() if r.phase.has_image and r.digest}
+    if digests:
+        wanted[ARCH_DIGESTS_ANNOTATION] = encode_arch_digests(digests)
+    return {k: v for k, v in wanted.items() if mosb.annotations.get(k) != v}

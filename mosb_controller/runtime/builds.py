@@ -11,34 +11,37 @@ import asyncio
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from api import (
-    API_VERSION,
     ARCH_ANNOTATION,
     MACHINE_CONFIG_POOLS,
     MACHINE_OS_BUILDS,
     MACHINE_OS_CONFIGS,
+    PAUSED_BY_US_ANNOTATION,
     EventReason,
     EventType,
-    MachineConfig,
     MachineConfigPool,
     MachineConfigPoolCondition,
-    MachineOSConfig,
+    Mode,
+    build_group,
+    published_config_name,
 )
 from mosb_controller.arch import ClusterRecord
 from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.kube import Writer, api_status
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.events import MOSB_KIND, MOSC_KIND, EventSpec
+from mosb_controller.planning.hold import PoolHold
 from mosb_controller.planning.inputs import Refusal
-from mosb_controller.planning.observed import JobView, MosbView, Observed, PodView
+from mosb_controller.planning.observed import Observed
 from mosb_controller.planning.plan import Plan, plan_mosc
 from mosb_controller.planning.settle import settle
+from mosb_controller.runtime.alongside import ReleaseBase, publishing_moscs, unpublish
 from mosb_controller.runtime.buildmetrics import build_state
+from mosb_controller.runtime.indexes import Indexes, only
 from mosb_controller.runtime.logs import build_fields
 from mosb_controller.runtime.metrics import Metrics
 from mosb_controller.runtime.pruning import Pruner
@@ -53,26 +56,6 @@ STALE_RETRY_SECONDS = 1.0  # the watch has not shown our last write yet
 WORKERS = 16  # passes at once: they mostly wait on the API and the registry
 API_THREADS = 16
 REFUSAL_GRACE = dt.timedelta(seconds=5)
-
-
-@dataclass
-class Indexes:
-    """Live views of kopf's indexes (kopf keeps them current). Each maps a key to a
-    store of values; `only()` takes the single value a key has."""
-
-    # name → (uid, the parsed MOSC, or why it could not be parsed)
-    moscs: Mapping[str, Iterable[tuple[str, MachineOSConfig | str]]] = field(default_factory=dict)
-    mosbs: Mapping[str, Iterable[MosbView]] = field(default_factory=dict)  # by MOSC
-    pools: Mapping[str, Iterable[tuple[str, MachineConfigPool]]] = field(default_factory=dict)
-    configs: Mapping[str, Iterable[MachineConfig]] = field(default_factory=dict)
-    jobs: Mapping[str, Iterable[JobView]] = field(default_factory=dict)  # by MOSC
-    pods: Mapping[str, Iterable[PodView]] = field(default_factory=dict)  # by Job
-    secrets: Mapping[str, Iterable[str]] = field(default_factory=dict)
-    configmaps: Mapping[str, Iterable[str]] = field(default_factory=dict)
-
-
-def only(store: Iterable[Any] | None) -> Any:
-    return next(iter(store), None) if store is not None else None
 
 
 class BuildLoop:
@@ -111,6 +94,8 @@ class BuildLoop:
         self._api_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="api")
         self._report_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="report")
         self._check_pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="settle")
+        self.release = ReleaseBase(self.enqueue_all)  # alongside-mco: the base image
+        self.api_version = f"{build_group(settings.mode)}/v1"  # of our MOSCs and MOSBs
 
     async def _api(self, call: Callable[..., T], *args: Any) -> T:
         """Creates and deletes, on threads of their own: under load, Jobs start first."""
@@ -126,6 +111,12 @@ class BuildLoop:
     def enqueue_all(self) -> None:
         for name in list(self.indexes.moscs):
             self.queue.add(name)
+        if self.settings.mode is Mode.ALONGSIDE_MCO:  # a MOSC deleted while we were away:
+            for mosc in publishing_moscs(self.indexes.configs):  # its pass removes our MC
+                self.queue.add(mosc)
+
+    def base_changed(self, base: str | None) -> None:
+        self.release.changed(base)
 
     def job_deleted(self, name: str, owner_uid: str) -> None:
         now = self.clock()
@@ -160,6 +151,9 @@ class BuildLoop:
         record = self.record()
         if entry is None or record is None or isinstance(entry[1], str):
             return None
+        alongside = self.settings.mode is Mode.ALONGSIDE_MCO
+        if alongside and not self.release.listed:
+            return None  # the osimageurl watch's first list enqueues everything
         uid, mosc = entry
         pool_entry = only(self.indexes.pools.get(mosc.spec.machine_config_pool.name))
         pool = pool_entry[1] if pool_entry else None
@@ -185,6 +179,10 @@ class BuildLoop:
             now=self.clock(),
             settings=self.settings,
             deleted_jobs=frozenset(self.deleted_jobs),
+            release_base=self.release.base,
+            published=only(self.indexes.configs.get(published_config_name(mosc.name)))
+            if alongside
+            else None,
         )
 
     async def reconcile(self, mosc_name: str) -> float | None:
@@ -196,6 +194,8 @@ class BuildLoop:
         obs = self.observe(mosc_name)
         if obs is None:
             self.metrics.builds.forget(mosc_name)  # deleted, or unreadable: no state to show
+            if entry is None and self.settings.mode is Mode.ALONGSIDE_MCO:
+                await self._api(unpublish, self.writer, self.indexes, mosc_name)
             return None
         if self._behind(obs):  # our last write's watch event is on its way, and enqueues
             return STALE_RETRY_SECONDS
@@ -205,7 +205,8 @@ class BuildLoop:
                 self.checker.answers, push_secret=obs.mosc.spec.rendered_image_push_secret.name
             )
             loop = asyncio.get_running_loop()
-            plan, answered = await loop.run_in_executor(self._check_pool, settle, obs, ask)
+            settled = functools.partial(settle, obs, ask, first=plan)
+            plan, answered = await loop.run_in_executor(self._check_pool, settled)
             obs = answered
         later = await self.apply(obs, plan)
         self.metrics.builds.update(mosc_name, build_state(obs, plan))
@@ -219,6 +220,8 @@ class BuildLoop:
         w, ns, mosc = self.writer, self.settings.namespace, obs.mosc.name
         later = await self._report_refusal(mosc, obs.mosc_uid, plan.refusal)
         run = self._api
+        if plan.pool_hold is not None and obs.pool is not None:  # before the build starts
+            await run(self._hold_pool, obs.pool, plan.pool_hold)
         for name in plan.delete_mosbs:
             log.info("removing MachineOSBuild %s", name, extra=build_fields(mosc, name))
             await run(w.delete_cluster_object, MACHINE_OS_BUILDS, name)
@@ -243,6 +246,10 @@ class BuildLoop:
             await run(w.create_namespaced, body)
         await asyncio.gather(*(run(w.create_namespaced, body) for body in plan.create_jobs))
         await self._write_records(obs, plan)
+        if plan.publish_config is not None:  # only ever a succeeded build's digest
+            name = plan.publish_config["metadata"]["name"]
+            log.info("publishing through MachineConfig %s", name, extra=build_fields(mosc))
+            await run(w.apply_machine_config, plan.publish_config)
         await asyncio.gather(
             *(run(w.delete_job, ns, name) for name in plan.delete_jobs),
             *(run(w.delete_configmap, ns, name) for name in plan.delete_configmaps),
@@ -276,7 +283,7 @@ class BuildLoop:
             *(
                 self._report(
                     self.writer.post_event,
-                    _involved(e, uids.get(e.name)),
+                    _involved(e, uids.get(e.name), self.api_version),
                     e.type,
                     e.reason,
                     e.message,
@@ -325,6 +332,12 @@ class BuildLoop:
             seconds = ((job.end or obs.now) - job.start).total_seconds()
         self.metrics.transition(uid, event.reason, event.arch, seconds)
 
+    def _hold_pool(self, pool: MachineConfigPool, hold: PoolHold) -> None:
+        log.info("pool %s: paused=%s, %s", pool.name, hold.paused, hold.note or "released")
+        new = self.writer.hold_pool(pool.name, PAUSED_BY_US_ANNOTATION, hold.paused, hold.note)
+        version = pool.metadata.resource_version or ""
+        self._wrote(MACHINE_CONFIG_POOLS, pool.name, {pool.name: version}, new)
+
     def _set_pool_condition(
         self, pool: MachineConfigPool, condition: MachineConfigPoolCondition
     ) -> None:
@@ -358,7 +371,7 @@ class BuildLoop:
         self._refusals[name] = (refusal, since, True)
         log.warning("MachineOSConfig %s: no build: %s", name, refusal.message)
         event = EventSpec(MOSC_KIND, name, EventType.WARNING, refusal.reason, refusal.message)
-        involved = _involved(event, uid)
+        involved = _involved(event, uid, self.api_version)
         await self._api(self.writer.post_event, involved, event.type, event.reason, event.message)
         return None
 
@@ -371,13 +384,18 @@ def _always() -> asyncio.Event:
 
 def _finished(obs: Observed, plan: Plan) -> bool:
     mosb = obs.mosbs.get(plan.mosb_name or "")
-    return mosb is not None and mosb.terminal is not None and not plan.mosb_annotations
+    return (
+        mosb is not None
+        and mosb.terminal is not None
+        and not plan.mosb_annotations
+        and plan.publish_config is None
+    )
 
 
-def _involved(event: EventSpec, uid: str | None) -> dict[str, Any]:
+def _involved(event: EventSpec, uid: str | None, api_version: str) -> dict[str, Any]:
     # `kubectl describe` finds events by the object's uid too: always send it.
     return {
-        "apiVersion": API_VERSION,
+        "apiVersion": api_version,
         "kind": event.kind,
         "metadata": {"name": event.name, "uid": uid},
     }

@@ -14,7 +14,14 @@ from typing import Any, cast
 import kopf
 from pydantic import ValidationError
 
-from api import MachineConfig, MachineConfigPool, MachineOSConfig, describe_validation_error
+from api import (
+    MachineConfig,
+    MachineConfigPool,
+    MachineOSConfig,
+    Mode,
+    build_group,
+    describe_validation_error,
+)
 from api.names import (
     BUILD_OBJECT_LABEL,
     GROUP,
@@ -30,6 +37,7 @@ from mosb_controller.arch.writes import PoolView, Seen, pool_view
 from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.informer import NodeInformer
 from mosb_controller.cluster.kube import Writer, load_api_client
+from mosb_controller.cluster.osimageurl import OsImageUrlWatch
 from mosb_controller.planning.observed import (
     JobView,
     MosbView,
@@ -50,9 +58,17 @@ POOLS = (GROUP, VERSION, MACHINE_CONFIG_POOLS)
 
 
 def configure(settings: Settings) -> None:
-    """Set before kopf starts: the handlers read it from here."""
+    """Set before kopf starts: the handlers read it from here. The MachineOSConfig and
+    MachineOSBuild handlers are registered here, in the group the mode acts on (once a
+    process: kopf's registry is global)."""
     global _settings
     _settings = settings
+    group = build_group(settings.mode)
+    mosc, mosb = (group, VERSION, MACHINE_OS_CONFIGS), (group, VERSION, MACHINE_OS_BUILDS)
+    kopf.index(*mosc)(mosc_index)
+    kopf.index(*mosb)(mosb_index)
+    kopf.on.event(*mosc)(on_mosc)
+    kopf.on.event(*mosb)(on_mosb)
 
 
 _settings = Settings()
@@ -81,7 +97,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.connect_timeout = 10
     settings.watching.chunk_size = 500  # list large clusters in pages: a lower memory peak
     memo.settings = _settings
-    memo.kube = writer = Writer(load_api_client())
+    memo.kube = writer = Writer(load_api_client(), mode=_settings.mode)
     own_writes = OwnWrites()  # one memory of our writes for both loops
     # Followers watch and index like the leader, so a takeover starts warm; only the
     # leader's loops run passes (both queues wait for `leading`).
@@ -109,6 +125,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     leadership.start(asyncio.get_running_loop())
     memo.informer = NodeInformer(memo.kube.client, recorder.node_changed, recorder.nodes_listed)
     memo.informer.start(asyncio.get_running_loop())
+    memo.osimageurl = None
+    if _settings.mode is Mode.ALONGSIDE_MCO:
+        memo.osimageurl = OsImageUrlWatch(
+            memo.kube.client,
+            _settings.osimageurl_namespace,
+            _settings.osimageurl_configmap,
+            builds.base_changed,
+        )
+        memo.osimageurl.start(asyncio.get_running_loop())
 
 
 def _skopeo_ready(checker: ImageChecker) -> None:
@@ -122,6 +147,8 @@ def _skopeo_ready(checker: ImageChecker) -> None:
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     memo.informer.stop()
+    if memo.osimageurl is not None:
+        memo.osimageurl.stop()
     await memo.recorder.stop()
     await memo.builds.stop()
     memo.metrics.stop()
@@ -168,8 +195,6 @@ async def on_configmap(memo: kopf.Memo, **kwargs: Any) -> None:
 
 
 # -- builds ------------------------------------------------------------------------------
-MOSCS = (GROUP, VERSION, MACHINE_OS_CONFIGS)
-MOSBS = (GROUP, VERSION, MACHINE_OS_BUILDS)
 CONFIGS = (GROUP, VERSION, MACHINE_CONFIGS)
 OURS = {BUILD_OBJECT_LABEL: "true"}
 
@@ -183,7 +208,6 @@ def _builds(memo: kopf.Memo, **indexes: Any) -> BuildLoop:
     return controller
 
 
-@kopf.index(*MOSCS)
 def mosc_index(
     name: str, uid: str, body: kopf.Body, logger: kopf.Logger, **_: Any
 ) -> dict[str, tuple[str, MachineOSConfig | str]]:
@@ -193,7 +217,6 @@ def mosc_index(
         return {name: (uid, describe_validation_error(exc))}
 
 
-@kopf.index(*MOSBS)
 def mosb_index(body: kopf.Body, **_: Any) -> dict[str, MosbView]:
     view = mosb_view(body)
     return {view.mosc: view}
@@ -239,12 +262,10 @@ async def on_inputs(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     _enqueue_for(_builds(memo, **kwargs), body)
 
 
-@kopf.on.event(*MOSCS)
 async def on_mosc(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     _builds(memo, **kwargs).enqueue(name)
 
 
-@kopf.on.event(*MOSBS)
 async def on_mosb(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
     controller, mosc = _builds(memo, **kwargs), mosb_view(body).mosc
     if type == "DELETED":  # its images may be prunable now, whoever deleted it

@@ -36,12 +36,15 @@ log = logging.getLogger(__name__)
 CONCURRENT_ROUNDS = 4
 
 
-def in_use(mosc: MachineOSConfig) -> dict[str, str]:
-    """Images in use that the MOSC itself says (nodes' are read in the round).
-    Another mode adds its own source here (e.g. our MachineConfig's osImageURL)."""
+def in_use(obs: Observed) -> dict[str, str]:
+    """Images in use that the observed objects name (nodes' are read in the round): the
+    MOSC's current image, and in alongside-mco mode our MachineConfig's osImageURL."""
     uses: dict[str, str] = {}
+    mosc, published = obs.mosc, obs.published
     if mosc.status.current_image_pull_spec:
         uses[mosc.status.current_image_pull_spec] = f"the current image of {mosc.name}"
+    if published is not None and published.spec.os_image_url:
+        uses[published.spec.os_image_url] = f"the osImageURL of MachineConfig {published.name}"
     return uses
 
 
@@ -74,7 +77,7 @@ class Pruner:
         loop = asyncio.get_running_loop()
         try:
             events = await loop.run_in_executor(
-                self._pool, self._round, obs.mosc, live, plan.mosb_name
+                self._pool, self._round, obs.mosc, live, in_use(obs), plan.mosb_name
             )
         except Exception:
             self._done.discard(mosc)  # look again at the next pass
@@ -91,11 +94,13 @@ class Pruner:
                 None, self.writer.post_event, involved, event.type, event.reason, event.message
             )
 
-    def _round(self, mosc: MachineOSConfig, live: list[MosbView], desired: str) -> list[EventSpec]:
+    def _round(
+        self, mosc: MachineOSConfig, live: list[MosbView], found: dict[str, str], desired: str
+    ) -> list[EventSpec]:
         access = self.checker.access(mosc.spec.rendered_image_push_secret.name)
         if isinstance(access, ImageCheck):
             return self._once(mosc.name, EventReason.IMAGES_KEPT, f"not pruning: {access.detail}")
-        uses = {**in_use(mosc), **imageprune.node_images(self.writer.client)}
+        uses = {**found, **imageprune.node_images(self.writer.client)}
         repository = ImageReference.parse(mosc.spec.rendered_image_push_spec).repository
         skopeo = self.checker.skopeo
         inventory = imageprune.read_inventory(skopeo, access, repository, uses)

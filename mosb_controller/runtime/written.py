@@ -23,25 +23,30 @@ TTL_SECONDS = 60
 
 class OwnWrites:
     def __init__(self, ttl: float = TTL_SECONDS) -> None:
-        self._written: TTLCache[Hashable, tuple[str, Any]] = TTLCache(maxsize=10_000, ttl=ttl)
+        # key → (every version our writes replaced, what the last one wrote): a pass may
+        # write one object twice (status, then annotations) before the watch shows either.
+        self._written: TTLCache[Hashable, tuple[frozenset[str], Any]] = TTLCache(
+            maxsize=10_000, ttl=ttl
+        )
         self._lock = threading.Lock()
 
     def wrote(self, key: Hashable, over: str, value: Any = None) -> None:
         """We wrote `value` over the object's version `over` ("" when it did not exist)."""
         with self._lock:
-            self._written[key] = (over, value)
+            replaced, _ = self._written.get(key, (frozenset(), None))
+            self._written[key] = (replaced | {over}, value)
 
     def behind(self, key: Hashable, seen: str) -> bool:
         """Does an index showing version `seen` still show the object as before our write?"""
         with self._lock:
             written = self._written.get(key)
-            return written is not None and written[0] == seen
+            return written is not None and seen in written[0]
 
     def effective(self, key: Hashable, seen: str, value: Any) -> Any:
         """What the object holds: our write while the index is behind it, else `value`."""
         with self._lock:
             written = self._written.get(key)
-            if written is not None and written[0] == seen:
+            if written is not None and seen in written[0]:
                 return written[1]
             self._written.pop(key, None)
             return value

@@ -12,6 +12,7 @@ from hack import fakenodes
 from hack.localcluster import ARCHES, LocalCluster
 from tests.support.e2e import (
     build_pods,
+    builder_fidelity,
     condition,
     digests,
     entries,
@@ -64,6 +65,7 @@ def test_four_architectures_built_natively_and_published(local: LocalCluster) ->
     assert {p.split("/")[1]: d for p, d in platforms} == digests(mosb)
     mosc = local.get("machineosconfigs", "e2e-four")
     assert mosc["status"]["currentImagePullSpec"] == spec
+    builder_fidelity(local, "e2e-four", name, "False", "BuildSuccess")
 
     # 2. reordering the containerFile entries builds nothing
     local.apply_mosc("e2e-four", list(reversed(entries())))
@@ -119,6 +121,7 @@ def test_failed_arch_is_named_and_retried_alone(local: LocalCluster) -> None:
                   and local.get("machineosbuilds", name))  # fmt: skip
     message = next(c for c in failed["status"]["conditions"] if c["type"] == "Failed")["message"]
     assert "arm64" in message and "RUN make: 2" in message
+    builder_fidelity(local, "e2e-fail", name, "True", "BuildFailed")
     harness.fail_next.clear()
     attempted, uid = len(harness.ran), failed["metadata"]["uid"]
     local.custom.patch_cluster_custom_object(
@@ -153,6 +156,7 @@ def test_deleted_job_interrupts_and_rebuild_builds_everything(local: LocalCluste
     job = wait(ppc64le_job)
     local.batch.delete_namespaced_job(job, "mosb-controller", propagation_policy="Background")
     wait(lambda: condition(local.get("machineosbuilds", name), "Interrupted") == "True")
+    builder_fidelity(local, "e2e-stop", name, "False", "BuildInterrupted")  # not Failed
     harness.hold.clear()
     uid = local.get("machineosbuilds", name)["metadata"]["uid"]
     local.custom.patch_cluster_custom_object(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from api import OSIMAGEURL_NAMESPACE
 from hack import controlplane, kube_paths
 from hack.localcluster import NAMESPACE
 from tests.support.polling import require
@@ -104,8 +105,12 @@ def test_the_openshift_overlay_with_monitoring_passes_a_server_dry_run(
     cluster: controlplane.ControlPlane, monitoring_crds: Path
 ) -> None:
     overlay = str(MANIFESTS / "openshift")
+    # The MCO's namespace, as on OpenShift: the overlay's Role on its osimageurl ConfigMap.
+    kubectl(cluster, "create", "namespace", OSIMAGEURL_NAMESPACE)  # may exist already
     out = ok(kubectl(cluster, "apply", "--server-side", "--dry-run=server", "-k", overlay))
     for applied in (
+        "machineosconfigs.machineconfiguration.mosb-controller.io",
+        "role.rbac.authorization.k8s.io/mosb-controller-osimageurl",
         "servicemonitor",
         "prometheusrule",
         "role.rbac.authorization.k8s.io/prometheus-k8s",

@@ -156,3 +156,15 @@ def finish_builds(
     plan = progress(obs, mosb, jobs, pods)
     records = decode_arch_builds(plan.mosb_annotations[mosb.name][ARCH_BUILDS_ANNOTATION])
     return replace(mosb, records=records), pods
+
+
+def succeeded(obs: Observed) -> tuple[Plan, MosbView]:
+    """Drive a build to success (every architecture, then the push); the last plan and
+    the MOSB as the API then stores it."""
+    mosb, jobs = started(obs)
+    mosb, pods = finish_builds(obs, mosb, jobs)
+    push = jobspec.push_job_name(mosb.name)
+    jobs[push] = job(push, complete=True, role="push")
+    pods[push] = [pod(push, phase="Succeeded", exit_code=0, message=LIST_DIGEST)]
+    done = progress(obs, mosb, jobs, pods)
+    return done, replace(mosb, status=done.mosb_status[mosb.name])

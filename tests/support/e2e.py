@@ -29,7 +29,7 @@ def wait(check: Any, timeout: float = 120, what: str = "") -> Any:
 
 def mosbs(local: LocalCluster, mosc: str) -> list[dict[str, Any]]:
     listed = cast(dict[str, Any], local.custom.list_cluster_custom_object(
-        "machineconfiguration.openshift.io", "v1", "machineosbuilds",
+        local.group("machineosbuilds"), "v1", "machineosbuilds",
         label_selector=f"machineconfiguration.openshift.io/machine-os-config={mosc}",
     ))  # fmt: skip
     return [m for m in listed["items"] if not m["metadata"].get("deletionTimestamp")]
@@ -75,3 +75,17 @@ def build_pods(local: LocalCluster, mosb: str) -> dict[str, dict[str, Any]]:
 
 def jobs_of_history(local: LocalCluster, mosb: str) -> list[dict[str, Any]]:
     return list(build_pods(local, mosb).values())
+
+
+def builder_fidelity(local: LocalCluster, pool: str, mosb: str, status: str, reason: str) -> None:
+    """builder mode as upstream: the pool's ImageBuildDegraded has `status` and `reason`
+    for build `mosb`, which carries the push-secret annotation upstream's pruner reads."""
+
+    def shown() -> bool:
+        conditions = local.get("machineconfigpools", pool).get("status", {}).get("conditions", [])
+        found = [c for c in conditions if c["type"] == "ImageBuildDegraded"]
+        return bool(found) and (found[0]["status"], found[0]["reason"]) == (status, reason)
+
+    wait(shown, what=f"ImageBuildDegraded {status} {reason} on {pool}")
+    annotations = local.get("machineosbuilds", mosb)["metadata"]["annotations"]
+    assert annotations["machineconfiguration.openshift.io/rendered-image-push-secret"] == "push"

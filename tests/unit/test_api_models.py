@@ -465,7 +465,6 @@ def test_from_k8s_accepts_any_mapping() -> None:
             MachineConfigPool,
             MCP_YAML,
             [
-                "spec.machineConfigSelector",
                 "spec.maxUnavailable",
                 "spec.configuration.source",
                 "status.configuration.source",

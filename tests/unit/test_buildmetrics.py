@@ -11,7 +11,14 @@ from mosb_controller.planning.observed import MosbView, Observed
 from mosb_controller.planning.plan import plan_mosc
 from mosb_controller.runtime.buildmetrics import build_state
 from mosb_controller.runtime.metrics import Metrics
-from tests.support.builds import LIST_DIGEST, created, finish_builds, job, pod, progress, started
+from tests.support.builds import (
+    created,
+    job,
+    pod,
+    progress,
+    started,
+    succeeded,
+)
 from tests.support.factories import POOL, RENDERED, observed, summary
 from tests.support.metrics import samples
 
@@ -111,12 +118,7 @@ def test_the_published_image_is_outdated_until_the_current_inputs_build_is_publi
 
 def test_the_pass_that_publishes_shows_the_image_current() -> None:
     obs = observed()
-    mosb, jobs = started(obs)
-    mosb, pods = finish_builds(obs, mosb, jobs)
-    push = jobspec.push_job_name(mosb.name)
-    jobs[push] = job(push, complete=True, role="push")
-    pods[push] = [pod(push, phase="Succeeded", exit_code=0, message=LIST_DIGEST)]
-    done = progress(obs, mosb, jobs, pods)
+    done, _ = succeeded(obs)
     assert done.mosc_status is not None  # this pass publishes: not outdated one pass later
     assert build_state(obs, done).outdated is False
     assert all(a.start is None for a in build_state(obs, done).arches.values())

@@ -1,0 +1,1 @@
+"""`kubectl-mosb`: the kubectl/oc plugin (`kubectl mosb …`, `oc mosb …`)."""
