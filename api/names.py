@@ -112,3 +112,12 @@ PAUSED_BY_US_ANNOTATION = f"{EXTENSION_DOMAIN}/paused-for-rebuild"
 def published_config_name(pool: str) -> str:
     """The MachineConfig alongside-mco publishes a pool's image through."""
     return f"{PUBLISHED_CONFIG_PREFIX}{pool}{PUBLISHED_CONFIG_SUFFIX}"
+
+
+# -- Kubernetes registry-credential Secrets (set by whoever makes the Secret) ------------
+# The two types a MachineOSConfig's secrets may have; our copies are always the first.
+DOCKERCONFIGJSON_TYPE = "kubernetes.io/dockerconfigjson"
+DOCKERCFG_TYPE = "kubernetes.io/dockercfg"
+# Their data keys: {"auths": {host: {...}}}, and the older bare {host: {...}}.
+DOCKERCONFIGJSON_KEY = ".dockerconfigjson"
+DOCKERCFG_KEY = ".dockercfg"

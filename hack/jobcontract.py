@@ -16,7 +16,7 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,7 @@ class Scenario:
     settings: Settings
     wrong_push: bool = False
     wrong_pull: bool = False
+    secrets: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)  # more, by name
 
     def configmap(self) -> dict[str, Any]:
         arches = list(self.inputs.architectures)
@@ -109,6 +110,8 @@ class Scenario:
                 jobs.DOCKERCONFIG: self.reg.dockerconfigjson(wrong_password=self.wrong_push)
             },
         }
+        for name, data in self.secrets.items():
+            objects["Secret", name] = dict(data)
         if self.inputs.pull_secret:
             objects["Secret", self.inputs.pull_secret] = {
                 jobs.DOCKERCONFIG: self.reg.dockerconfigjson(wrong_password=self.wrong_pull)

@@ -26,7 +26,7 @@ from api import (
     Mode,
     group_of,
 )
-from hack import controlplane, fakenodes, kube_paths, operatoridentity
+from hack import admission, controlplane, fakenodes, kube_paths, operatoridentity
 from hack.clustercomponents import DEFAULT_KWOK_CONFIG
 from hack.nodeharness import NodeHarness
 from hack.operatorproc import OperatorProcess
@@ -99,20 +99,22 @@ class LocalCluster:
         self.harness = NodeHarness(
             self.client, NAMESPACE, workers=harness_workers, simulate_seconds=simulate_builds
         ).start()
-        if not with_operator:
-            return self
+        if with_operator:
+            self.start_operator(operator_args)
+        return self
+
+    def start_operator(self, operator_args: Sequence[str] = ()) -> None:
         self.operator = OperatorProcess(
-            operatoridentity.operator_kubeconfig(self.plane, mode),  # its SA, its RBAC
+            operatoridentity.operator_kubeconfig(self.plane, self.mode),  # its SA, its RBAC
             NAMESPACE,
             self.workdir / "operator.log",
             extra_args=[
                 f"--registry-ca-configmap={CA_CONFIGMAP}",
-                f"--mode={mode.value}",
+                f"--mode={self.mode.value}",
                 *operator_args,
             ],
         )
         self.operator.start()
-        return self
 
     def stop(self) -> None:
         if self.operator is not None:
@@ -151,6 +153,8 @@ class LocalCluster:
             "data": {"ca-bundle.crt": self.ca_text()},
         }
         core.patch_namespaced_config_map(CA_CONFIGMAP, NAMESPACE, ca, **_APPLY)
+        # What OpenShift's anyuid SCC admits for build pods, enforced here too.
+        admission.apply(self.plane.kubeconfig, core, NAMESPACE)
 
     def set_release_base(self, image: str) -> None:
         """The MCO's osimageurl ConfigMap, as a release (or its upgrade) writes it."""

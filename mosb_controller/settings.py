@@ -81,6 +81,25 @@ class Settings(BaseModel):
     build_service_account: str = Field(
         default="mosb-builder", description="ServiceAccount the build and push pods run as."
     )
+    secrets_namespace: str = Field(
+        default="",
+        description="Namespace of the Secrets a MachineOSConfig names (upstream: "
+        "openshift-machine-config-operator); empty: the controller namespace.",
+    )
+    global_pull_secret: str = Field(
+        default="",
+        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        description="namespace/name of the cluster's pull secret, for the base image when a "
+        "MachineOSConfig names no baseImagePullSecret (OpenShift: openshift-config/pull-secret); "
+        "empty: none.",
+    )
+    entitlement_secret: str = Field(
+        default="",
+        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        description="namespace/name of the RHEL entitlement Secret whose files RUN steps see "
+        "under /etc/pki/entitlement (OpenShift: openshift-config-managed/etc-pki-entitlement); "
+        "empty or absent: builds run without it.",
+    )
     image_format: str = Field(
         default="oci", pattern="^(oci|docker)$", description="Image and list format: oci or docker."
     )

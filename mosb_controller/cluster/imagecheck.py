@@ -29,6 +29,7 @@ from cachetools import TTLCache
 
 from api import ImageReference
 from mosb_controller.cluster.kube import Writer
+from mosb_controller.planning import buildsecrets
 from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
 from mosb_controller.settings import Settings
 
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 _ABSENT_MARKERS = ("manifest unknown", "name unknown", "not found", "404")
 TIMEOUT_SECONDS = 30
 CONCURRENT_CHECKS = 4  # skopeo processes at once: each costs ~40 ms of CPU
-DOCKERCONFIG = ".dockerconfigjson"
 
 
 def classify(returncode: int, stdout: bytes, stderr: str) -> ImageCheck:
@@ -220,7 +220,9 @@ class ImageChecker:
     def access(self, push_secret: str) -> Access | ImageCheck:
         """What skopeo needs to reach the registry, or why it can't be asked."""
         namespace = self.settings.namespace
-        auth = self.writer.read_secret_data(namespace, push_secret, DOCKERCONFIG)
+        # The MOSC's secret where it lives, in either type, as the build's copy has it.
+        found = self.writer.read_secret(buildsecrets.secrets_namespace(self.settings), push_secret)
+        auth = buildsecrets.dockerconfigjson(*found) if found else None
         if auth is None:
             return ImageCheck(RegistryAnswer.UNKNOWN, detail=f"push secret {push_secret} not found")
         ca = None

@@ -276,14 +276,15 @@ class Writer(Kube):
         except ApiException as exc:
             _ignore(404, exc)
 
-    def read_secret_data(self, namespace: str, name: str, key: str) -> bytes | None:
+    def read_secret(self, namespace: str, name: str) -> tuple[str, dict[str, bytes]] | None:
+        """A Secret's type and decoded data; None if it does not exist."""
         try:
             secret = self.core.read_namespaced_secret(name, namespace)
         except ApiException as exc:
             _ignore(404, exc)
             return None
-        value = (secret.data or {}).get(key)
-        return None if value is None else base64.b64decode(value)
+        data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+        return str(secret.type or ""), data
 
     def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
         try:

@@ -21,8 +21,9 @@ from api import (
     describe_validation_error,
     published_config_name,
 )
+from api.names import DOCKERCONFIGJSON_TYPE as DOCKERCONFIG_TYPE
 from mosb_controller import arch
-from mosb_controller.planning.inputs import DOCKERCONFIG_TYPE, release_base
+from mosb_controller.planning.inputs import release_base
 from mosb_controller.planning.observed import (
     ImageCheck,
     JobView,

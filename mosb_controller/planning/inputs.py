@@ -32,7 +32,6 @@ from api import (
 from mosb_controller.arch import ArchSummary
 from mosb_controller.planning import hashing
 
-DOCKERCONFIG_TYPE = "kubernetes.io/dockerconfigjson"
 NAME_HASH_LENGTH = 16
 MAX_LABEL = 63
 _WHITESPACE = re.compile(r"\s")
@@ -185,32 +184,6 @@ def _base_image(
     if not base or _WHITESPACE.search(base):
         return Refusal(EventReason.INVALID_BASE_IMAGE, f"{where} is not a usable image ({base!r})")
     return base
-
-
-_SECRET_REFUSALS = {
-    "push": (EventReason.PUSH_SECRET_NOT_FOUND, EventReason.PUSH_SECRET_WRONG_TYPE),
-    "pull": (EventReason.PULL_SECRET_NOT_FOUND, EventReason.PULL_SECRET_WRONG_TYPE),
-}
-
-
-def check_secrets(
-    inputs: BuildInputs, secrets: Mapping[str, str], namespace: str
-) -> BuildInputs | Refusal:
-    """The named push and pull secrets exist in our namespace, of the type builds use."""
-    for role, name in (("push", inputs.push_secret), ("pull", inputs.pull_secret)):
-        if name is None:
-            continue
-        not_found, wrong_type = _SECRET_REFUSALS[role]
-        if name not in secrets:
-            return Refusal(
-                not_found, f"the {role} secret {name} does not exist in namespace {namespace}"
-            )
-        if secrets[name] != DOCKERCONFIG_TYPE:
-            return Refusal(
-                wrong_type,
-                f"the {role} secret {name} has type {secrets[name]}, not {DOCKERCONFIG_TYPE}",
-            )
-    return inputs
 
 
 def _containerfiles(

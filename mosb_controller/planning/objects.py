@@ -28,6 +28,7 @@ INPUTS_MOUNT = "/etc/mosb/inputs"
 PUSH_SECRET_MOUNT = "/etc/mosb/push-secret"  # noqa: S105 - a path, not a secret
 PULL_SECRET_MOUNT = "/etc/mosb/pull-secret"  # noqa: S105 - a path, not a secret
 CA_MOUNT = "/etc/mosb/certs"
+ENTITLEMENT_MOUNT = "/etc/mosb/entitlement"
 DOCKERCONFIG = ".dockerconfigjson"
 
 
@@ -70,6 +71,11 @@ def _meta(name: str, settings: Settings, mosb: str, uid: str, role: str, arch: s
         "annotations": annotations,
         "ownerReferences": _owner(mosb, uid, settings.mode),
     }
+
+
+def owned_meta(name: str, settings: Settings, mosb: str, uid: str, role: str, mosc: str) -> Any:
+    """Metadata of another object a build owns (its Secret copies: planning/buildsecrets)."""
+    return _meta(name, settings, mosb, uid, role, None, mosc)
 
 
 def inputs_configmap(
@@ -167,8 +173,12 @@ def _container(
             "limits": {"memory": settings.build_memory_limit},
         },
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        # buildah needs to set uids inside its chroot.
-        "securityContext": {"capabilities": {"add": ["SETUID", "SETGID"]}},
+        # No capability added: OpenShift's anyuid SCC, which the build ServiceAccount is
+        # bound to, refuses any add ("capability may not be added"), as upstream's build
+        # pod requests none. The runtime's defaults (CRI-O's and containerd's include the
+        # SETUID/SETGID buildah's chroot isolation needs) apply. MKNOD is dropped as that
+        # SCC requires; vfs storage makes no device nodes.
+        "securityContext": {"capabilities": {"drop": ["MKNOD"]}},
     }
 
 
@@ -204,9 +214,15 @@ def _job(
 
 
 def build_job(
-    inputs: BuildInputs, mosb: str, uid: str, arch: str, settings: Settings
+    inputs: BuildInputs,
+    mosb: str,
+    uid: str,
+    arch: str,
+    settings: Settings,
+    entitlement: str | None = None,
 ) -> dict[str, Any]:
-    """The Job that builds `arch` natively on a node of that architecture."""
+    """The Job that builds `arch` natively on a node of that architecture; RUN steps see
+    the files of the Secret `entitlement` (if any) under /etc/pki/entitlement."""
     name = build_job_name(mosb, arch)
     meta = _meta(name, settings, mosb, uid, "build", arch, inputs.mosc)
     env = {
@@ -214,6 +230,7 @@ def build_job(
         "MOSB_CONTAINERFILE": f"{INPUTS_MOUNT}/Containerfile",
         "MOSB_TARGET_IMAGE": f"{inputs.repository}:{inputs.tag(mosb, arch)}",
         "MOSB_PULL_AUTHFILE": f"{PULL_SECRET_MOUNT}/{DOCKERCONFIG}" if inputs.pull_secret else "",
+        "MOSB_ENTITLEMENT_DIR": ENTITLEMENT_MOUNT if entitlement else "",
         **_common_env(settings),
     }
     volumes: list[dict[str, Any]] = [
@@ -229,6 +246,9 @@ def build_job(
     if inputs.pull_secret:
         volumes.append(_secret_volume("pull-secret", inputs.pull_secret))
         mounts.append({"name": "pull-secret", "mountPath": PULL_SECRET_MOUNT, "readOnly": True})
+    if entitlement:
+        volumes.append({"name": "entitlement", "secret": {"secretName": entitlement}})
+        mounts.append({"name": "entitlement", "mountPath": ENTITLEMENT_MOUNT, "readOnly": True})
     pod_extra = {
         "nodeSelector": {ARCH_LABEL: arch, "kubernetes.io/os": "linux"},
         "tolerations": build_tolerations(arch),

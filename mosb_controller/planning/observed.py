@@ -241,3 +241,8 @@ class Observed:
     # MachineConfig we publish the pool's image through, if it exists.
     release_base: str | None = None
     published: MachineConfig | None = None
+    # The MOSC's Secrets in the secrets namespace, name → type, when that is not the
+    # controller namespace (read by the build loop); None: they are in `secrets`.
+    named_secrets: Mapping[str, str] | None = None
+    global_pull_secret: str | None = None  # its type; None: not configured or absent
+    entitlement: bool = False  # the configured entitlement Secret exists

@@ -42,16 +42,16 @@ from api import (
     describe_validation_error,
     encode_arch_builds,
 )
-from mosb_controller.planning import events, publish, retention, reuse, status
+from mosb_controller.planning import buildsecrets, events, publish, retention, reuse, status
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.arch_state import advance_record, describe, job_outcome
+from mosb_controller.planning.buildsecrets import SecretCopy
 from mosb_controller.planning.events import EventSpec
 from mosb_controller.planning.hold import PoolHold, hold
 from mosb_controller.planning.inputs import (
     BuildInputs,
     Refusal,
     build_inputs,
-    check_secrets,
 )
 from mosb_controller.planning.observed import MosbView, Observed
 from mosb_controller.planning.reuse import ArchDecision
@@ -84,6 +84,8 @@ class Plan:
     create_jobs: list[dict[str, Any]] = field(default_factory=list)
     delete_jobs: list[str] = field(default_factory=list)
     delete_configmaps: list[str] = field(default_factory=list)
+    copy_secrets: list[SecretCopy] = field(default_factory=list)  # made before the Jobs
+    delete_secrets: list[str] = field(default_factory=list)
     mosb_annotations: dict[str, dict[str, str | None]] = field(default_factory=dict)
     mosb_status: dict[str, MachineOSBuildStatus] = field(default_factory=dict)
     mosc_annotations: dict[str, str | None] = field(default_factory=dict)
@@ -99,7 +101,7 @@ def plan_mosc(obs: Observed) -> Plan:
     mode = obs.settings.mode
     inputs = build_inputs(obs.mosc, obs.pool, obs.rendered, obs.pool_arches, mode, obs.release_base)
     if isinstance(inputs, BuildInputs):
-        inputs = check_secrets(inputs, obs.secrets, obs.settings.namespace)
+        inputs = buildsecrets.check(inputs, obs)
     if isinstance(inputs, Refusal):
         plan.refusal = inputs
         return plan
@@ -201,7 +203,8 @@ def _new_mosb(
 ) -> MachineOSBuild:
     annotations = {
         ARCH_BUILDS_ANNOTATION: encode_arch_builds(records),
-        RENDERED_IMAGE_PUSH_SECRET_ANNOTATION: inputs.push_secret,  # upstream's pruner reads it
+        # upstream's pruner reads it: the MOSC's own secret (a build's copy is short-lived)
+        RENDERED_IMAGE_PUSH_SECRET_ANNOTATION: obs.mosc.spec.rendered_image_push_secret.name,
     }
     if fresh:
         annotations[FORCED_REBUILD_ANNOTATION] = "true"
@@ -256,7 +259,9 @@ def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) ->
     terminal = mosb.terminal
     final_digest, push_state = _push(plan, obs, inputs, mosb, records)
     state, message = status.build_state(records, push_state, final_digest)
-    if changed := status.record_annotations(inputs.push_secret, mosb, records):
+    if changed := status.record_annotations(
+        obs.mosc.spec.rendered_image_push_secret.name, mosb, records
+    ):
         plan.mosb_annotations.setdefault(mosb.name, {}).update(changed)
     if terminal is None:
         new = status.mosb_status(obs, inputs, mosb, records, state, message, final_digest)
@@ -317,9 +322,10 @@ def _advance_builds(
         plan.decisions.append(_decision(new))
     if to_build:
         _need_inputs(plan, obs, inputs, mosb, to_build)
+        entitlement = buildsecrets.entitlement_copy(obs, mosb.name)
         for arch in to_build:
             plan.create_jobs.append(
-                jobspec.build_job(inputs, mosb.name, mosb.uid, arch, obs.settings)
+                jobspec.build_job(inputs, mosb.name, mosb.uid, arch, obs.settings, entitlement)
             )
     return records
 
@@ -327,11 +333,14 @@ def _advance_builds(
 def _need_inputs(
     plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView, arches: list[str]
 ) -> None:
-    """The inputs ConfigMap the Jobs mount, unless this MOSB's exists."""
+    """The inputs ConfigMap the Jobs mount, unless this MOSB's exists; the Secret copies
+    they mount, made afresh (from the sources as they are now) whenever Jobs start."""
     if obs.configmaps.get(jobspec.inputs_configmap_name(mosb.name)) != mosb.uid:
         plan.create_configmaps.append(
             jobspec.inputs_configmap(inputs, mosb.name, mosb.uid, arches, obs.settings)
         )
+    if not plan.copy_secrets:
+        plan.copy_secrets = buildsecrets.copies(obs, mosb.name, mosb.uid)
 
 
 def _decision(record: ArchBuildRecord) -> ArchDecision:
@@ -381,6 +390,8 @@ def _cleanup(plan: Plan, obs: Observed, mosb: str, records: Mapping[str, ArchBui
     cm = jobspec.inputs_configmap_name(mosb)
     if cm in obs.configmaps:
         plan.delete_configmaps.append(cm)
+    copies = [buildsecrets.copy_name(mosb, role) for role in buildsecrets.ROLES]
+    plan.delete_secrets += [name for name in copies if name in obs.secrets]
 
 
 def _serve_requests(plan: Plan, mosb: MosbView, *, rebuild: bool, retry: bool) -> None:

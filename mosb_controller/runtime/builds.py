@@ -32,7 +32,9 @@ from api import (
 from mosb_controller.arch import ClusterRecord
 from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.kube import Writer, api_status
+from mosb_controller.cluster.secrets import SecretStore
 from mosb_controller.planning import objects as jobspec
+from mosb_controller.planning.buildsecrets import SECRET_REFUSALS
 from mosb_controller.planning.events import MOSB_KIND, MOSC_KIND, EventSpec
 from mosb_controller.planning.hold import PoolHold
 from mosb_controller.planning.inputs import Refusal
@@ -72,6 +74,7 @@ class BuildLoop:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(microsecond=0),
     ) -> None:
         self.writer, self.settings, self.checker = writer, settings, checker
+        self.secret_store = SecretStore(writer)
         self.record, self.clock = record, clock
         self.metrics = metrics or Metrics()
         self.own_writes = own_writes or OwnWrites()
@@ -199,6 +202,7 @@ class BuildLoop:
             return None
         if self._behind(obs):  # our last write's watch event is on its way, and enqueues
             return STALE_RETRY_SECONDS
+        obs = await self._api(self.secret_store.observe, obs)  # those outside our namespace
         plan = plan_mosc(obs)
         if plan.image_checks:  # ask the registry until the plan asks nothing new
             ask = functools.partial(
@@ -210,7 +214,10 @@ class BuildLoop:
             obs = answered
         later = await self.apply(obs, plan)
         self.metrics.builds.update(mosc_name, build_state(obs, plan))
-        if plan.mosb_name and not _finished(obs, plan):
+        # Secrets outside our namespace are not watched: look again for a missing one.
+        if (plan.mosb_name and not _finished(obs, plan)) or (
+            plan.refusal is not None and plan.refusal.reason in SECRET_REFUSALS
+        ):
             later = min(later or RESYNC_SECONDS, RESYNC_SECONDS)
         return later
 
@@ -244,6 +251,9 @@ class BuildLoop:
         # The inputs first (the pods mount them), then every Job at once.
         for body in plan.create_configmaps:
             await run(w.create_namespaced, body)
+        await asyncio.gather(
+            *(run(self.secret_store.make_copy, c, self.settings) for c in plan.copy_secrets)
+        )
         await asyncio.gather(*(run(w.create_namespaced, body) for body in plan.create_jobs))
         await self._write_records(obs, plan)
         if plan.publish_config is not None:  # only ever a succeeded build's digest
@@ -253,6 +263,7 @@ class BuildLoop:
         await asyncio.gather(
             *(run(w.delete_job, ns, name) for name in plan.delete_jobs),
             *(run(w.delete_configmap, ns, name) for name in plan.delete_configmaps),
+            *(run(self.secret_store.delete, ns, name) for name in plan.delete_secrets),
         )
         await self._post_events(obs, plan)
         await self.pruner.after(obs, plan)  # last: the deletes above are done

@@ -17,6 +17,8 @@
 #   MOSB_CA_DIR         optional directory of CA certificates (*.crt) to trust
 #   MOSB_IMAGE_FORMAT   oci (default) | docker; push.sh must be given the same value
 #   MOSB_CONTEXT_DIR    optional build context directory (default: an empty directory)
+#   MOSB_ENTITLEMENT_DIR optional directory of RHEL entitlement files (a Secret volume):
+#                       RUN steps see them under /etc/pki/entitlement, not in the image
 #   MOSB_RESULT_FILE    where the result goes (default /dev/termination-log)
 # Result: on success exactly the pushed manifest digest "sha256:<64 hex>" (no newline);
 # on failure "error: <cause>" and the last lines of the failing command's output
@@ -70,6 +72,11 @@ if [ -n "$pull_auth" ] && ! readable_file "$pull_auth"; then
 fi
 check_registry_settings
 
+entitlement_dir=${MOSB_ENTITLEMENT_DIR:-}
+if [ -n "$entitlement_dir" ] && [ ! -d "$entitlement_dir" ]; then
+  fail "the entitlement directory (MOSB_ENTITLEMENT_DIR) does not exist"
+fi
+
 context_dir=${MOSB_CONTEXT_DIR:-}
 if [ -n "$context_dir" ] && [ ! -d "$context_dir" ]; then
   fail "the build context (MOSB_CONTEXT_DIR) is not a directory"
@@ -89,6 +96,19 @@ if [ -z "$pull_auth" ]; then
   printf '{"auths":{}}\n' >"$pull_auth"
 fi
 
+# Entitlements, as upstream mounts them: a plain copy of the files (a Secret volume is a
+# tree of symlinks into a hidden timestamped directory), bind-mounted read-only into RUN
+# steps only: a mount is never committed to the image.
+volume_opts=()
+if [ -n "$entitlement_dir" ]; then
+  mkdir -- "$work/entitlement"
+  for f in "$entitlement_dir"/*; do
+    if [ -f "$f" ]; then cp -L -- "$f" "$work/entitlement/"; fi
+  done
+  chmod -R a+rX -- "$work/entitlement"
+  volume_opts+=(--volume "$work/entitlement:/etc/pki/entitlement:ro")
+fi
+
 # --- build -------------------------------------------------------------------------
 # --pull=always: the base is named by tag in the Containerfile; a rebuild (new MOSB or
 # the rebuild annotation) must build on what the tag points to now, never on a copy
@@ -104,6 +124,7 @@ if ! run_step buildah bud \
   --pull=always \
   --authfile "$pull_auth" \
   "${tls_opts[@]}" \
+  "${volume_opts[@]}" \
   --iidfile "$work/iid" \
   -f "$containerfile" \
   -- "$context_dir"; then

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from api.names import DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE
 from hack import registry
 from mosb_controller.cluster.imagecheck import ImageChecker, split_tag
 from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
@@ -21,8 +22,10 @@ class SecretsOnHand:
     def __init__(self, secrets: Mapping[str, bytes], ca: str) -> None:
         self.secrets, self.ca = secrets, ca
 
-    def read_secret_data(self, namespace: str, name: str, key: str) -> bytes | None:
-        return self.secrets.get(name)
+    def read_secret(self, namespace: str, name: str) -> tuple[str, dict[str, bytes]] | None:
+        if name not in self.secrets:
+            return None
+        return DOCKERCONFIGJSON_TYPE, {DOCKERCONFIGJSON_KEY: self.secrets[name]}
 
     def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
         return {"ca-bundle.crt": self.ca}
