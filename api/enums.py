@@ -231,3 +231,8 @@ class EventReason(StrEnum):
     NO_EXTENSIONS_IMAGE = "NoExtensionsImage"
     # On a MachineConfigPool (set by the recorder).
     UNSUPPORTED_ARCHITECTURE = "UnsupportedArchitecture"
+    # On a MachineOSConfig: retention and pruning (the retired MachineOSBuild is gone by
+    # the time its images are pruned, so the events name it on its MachineOSConfig).
+    IMAGES_PRUNED = "ImagesPruned"
+    IMAGES_KEPT = "ImagesKept"
+    PRUNE_REFUSED = "PruneRefused"

@@ -68,6 +68,10 @@ ON_CLUSTER_LAYERING_LABEL = "machineconfiguration.openshift.io/on-cluster-layeri
 IMAGE_MACHINE_CONFIG_LABEL = "machineconfig"
 IMAGE_MACHINE_CONFIG_POOL_LABEL = "machineconfigpool"
 IMAGE_BASE_OS_LABEL = "baseOSContainerImage"
+# On a Node, set by the MCO's node controller (desired) and the MCD (current): the OS image
+# it is moving to and the one it runs. The pruner keeps every image they name.
+DESIRED_IMAGE_ANNOTATION = "machineconfiguration.openshift.io/desiredImage"
+CURRENT_IMAGE_ANNOTATION = "machineconfiguration.openshift.io/currentImage"
 
 # -- this extension (mosb-controller.io) ------------------------------------------------
 EXTENSION_DOMAIN = "mosb-controller.io"

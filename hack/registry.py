@@ -133,9 +133,15 @@ class LocalRegistry:
     """A running ``docker-registry`` with TLS and htpasswd auth; use as a context manager."""
 
     def __init__(
-        self, workdir: Path | None = None, *, username: str = "mosb", port: int = 0
+        self,
+        workdir: Path | None = None,
+        *,
+        username: str = "mosb",
+        port: int = 0,
+        deletes: bool = True,
     ) -> None:
         self._requested_port = port  # 0: any free port
+        self.deletes = deletes  # False: a registry that refuses deletes (405), as many do
         self._own_workdir = workdir is None
         self.workdir = (
             Path(tempfile.mkdtemp(prefix="mosb-registry-")) if workdir is None else workdir
@@ -252,7 +258,7 @@ class LocalRegistry:
             "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
             "storage": {
                 "filesystem": {"rootdirectory": str(self.storage_dir)},
-                "delete": {"enabled": True},
+                "delete": {"enabled": self.deletes},
                 "maintenance": {"uploadpurging": {"enabled": False}},
             },
             "http": {
@@ -345,6 +351,23 @@ class LocalRegistry:
         status, _, body = self.request("DELETE", f"/v2/{repo}/manifests/{digest}")
         if status != 202:
             raise RuntimeError(f"DELETE {repo}@{digest}: HTTP {status} {body[:200]!r}")
+
+    def collected_bytes(self) -> int:
+        """The storage's bytes after the registry's garbage collection, measured on a copy
+        (`docker-registry garbage-collect` wants the registry stopped; this one keeps
+        running). Not `--delete-untagged`: distribution 2.8 then deletes an index's untagged
+        children (a seeded base image's)."""
+        with tempfile.TemporaryDirectory(prefix="mosb-gc-") as tmp:
+            copy = Path(tmp) / "storage"
+            shutil.copytree(self.storage_dir, copy)
+            config = {
+                "version": 0.1,
+                "storage": {"filesystem": {"rootdirectory": str(copy)}},
+                "http": {"addr": "127.0.0.1:0"},
+            }
+            (Path(tmp) / "config.yml").write_text(json.dumps(config))
+            _run(["docker-registry", "garbage-collect", str(Path(tmp) / "config.yml")])
+            return sum(f.stat().st_size for f in copy.rglob("*") if f.is_file())
 
     def blob_size(self, digest: str) -> int | None:
         """Size of a stored blob (from the storage directory), None if not stored."""

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api import OSIMAGEURL_CONFIGMAP, OSIMAGEURL_NAMESPACE, Mode
 
 ENV_PREFIX = "MOSB_"
-NEGATABLE = {"leader_election", "pause_pools_on_upgrade"}  # on/off switches: --x / --no-x
+NEGATABLE = {"leader_election", "pause_pools_on_upgrade", "prune_images"}  # --x / --no-x
 
 
 class Settings(BaseModel):
@@ -115,6 +115,18 @@ class Settings(BaseModel):
         ge=0,
         description="How long an architecture may wait for a Ready schedulable node "
         "before its build fails.",
+    )
+    retention_count: int = Field(
+        default=3,
+        ge=0,
+        le=1000,
+        description="Finished MachineOSBuilds kept per MachineOSConfig besides the current "
+        "one; older ones are deleted.",
+    )
+    prune_images: bool = Field(
+        default=True,
+        description="Delete a deleted MachineOSBuild's image tags from the registry unless "
+        "an image still in use needs them.",
     )
     leader_election: bool = Field(
         default=True,

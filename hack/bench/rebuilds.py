@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -187,8 +188,8 @@ def _rendered_image(local: LocalCluster) -> str:
 
 
 def run() -> dict[str, Any]:
-    rows = _run(Mode.BUILDER)
-    alongside = _run(Mode.ALONGSIDE_MCO)
+    rows, registry = _run(Mode.BUILDER, measure=True)  # registry bytes: builder mode's
+    alongside, _ = _run(Mode.ALONGSIDE_MCO)
     for row, other in zip(rows, alongside, strict=True):
         row["alongside"], row["alongside_jobs"] = other["ours"], other["jobs"]
     edits = rows[1:]
@@ -203,13 +204,16 @@ def run() -> dict[str, Any]:
         "build_jobs_baseline_old": old,
         "fewer": round(1 - ours / base, 3) if base else None,
         "fewer_than_old": round(1 - ours / old, 3) if old else None,
+        "registry": registry,
     }
 
 
-def _run(mode: Mode) -> list[dict[str, Any]]:
+def _run(mode: Mode, measure: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     baselines = Baseline(reuse_same_os=True), Baseline(reuse_same_os=False)
-    with running(mode=mode) as local:
+    registry: dict[str, Any] = {}
+    with running(["--no-prune-images"], mode=mode) as local:
+        seeded = local.registry.collected_bytes() if measure else 0  # the base image alone
         local.add_pool(POOL, FIRST.arches)
         wait_recorded(local, POOL, FIRST.arches)
         state, start = FIRST, time.time()
@@ -225,7 +229,43 @@ def _run(mode: Mode) -> list[dict[str, Any]]:
             _settled(local)
             rows.append(_row(what, local, start, [b.jobs(before, state) for b in baselines]))
         wait_for(lambda: all(map(succeeded, mosbs(local))), 30, "every MOSB to have succeeded")
-    return rows
+        if measure:
+            registry = {"seeded_base_bytes": seeded, **_registry_bytes(local)}
+    return rows, registry
+
+
+def _registry_bytes(local: LocalCluster) -> dict[str, Any]:
+    """The registry's bytes after garbage collection: as the sequence left it with pruning
+    off (retention still deletes the old MOSBs), then after the operator restarted with
+    pruning on and pruned what they left. Pruning compares the repository with the live
+    records, so the tags left are those continuous pruning leaves."""
+    repo = f"ocl/{POOL}"
+    without = {"bytes": local.registry.collected_bytes(), "tags": len(local.registry.tags(repo))}
+    op = local.operator
+    assert op is not None
+    op.stop()
+    op.extra_args = [a for a in op.extra_args if a != "--no-prune-images"]
+    op.start()
+    # Pruned once the first round ran (its counter appears) and nothing changes any more.
+    counted = re.compile(r'^mosb_pruned_images_total\{mosc="worker"\} (\S+)$', re.M)
+    wait_for(lambda: counted.search(op.scrape()), 120, "the first pruning round")
+    _quiet(lambda: (counted.findall(op.scrape()), local.registry.tags(repo)))
+    pruned = {"bytes": local.registry.collected_bytes(), "tags": len(local.registry.tags(repo))}
+    return {"without_pruning": without, "with_pruning": pruned, "mosbs": len(mosbs(local))}
+
+
+def _quiet(read: Callable[[], Any], quiet: float = 5.0, timeout: float = 120) -> None:
+    """Until `read()` returns the same for `quiet` seconds (the pruner is done)."""
+    last, since = read(), time.monotonic()
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise TimeoutError("the registry's tags did not settle")
 
 
 def _row(what: str, local: LocalCluster, start: float, baseline_jobs: list[int]) -> dict[str, Any]:

@@ -149,6 +149,29 @@ class Skopeo:
         log.info("repository %s: %s %s", repository, answer.state, answer.detail)
         return answer if answer.state == RegistryAnswer.ABSENT else None
 
+    # -- for the pruner (cluster/imageprune.py): the same argv, auth and trust ----------
+    def tags(self, repository: str, access: Access) -> frozenset[str] | ImageCheck | None:
+        return self._tags(repository, access)
+
+    def raw(self, ref: str, access: Access) -> bytes | str:
+        """The manifest's bytes as stored, or why they could not be read."""
+        with self._argv("inspect", access) as argv:
+            done = self._call([*argv, "--raw", "--", f"docker://{ref}"])
+        if isinstance(done, ImageCheck):
+            return done.detail
+        if done.returncode == 0 and done.stdout:
+            return done.stdout
+        return classify(done.returncode, b"", done.stderr.decode(errors="replace")).detail
+
+    def delete(self, ref: str, access: Access) -> tuple[int, str]:
+        """`skopeo delete`: its exit code and the last line of what it said."""
+        with self._argv("delete", access) as argv:
+            done = self._call([*argv, "--", f"docker://{ref}"])
+        if isinstance(done, ImageCheck):
+            return -1, done.detail
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        return done.returncode, lines[-1][-300:] if lines else ""
+
     def _inspect(self, ref: str, access: Access) -> ImageCheck:
         with self._argv("inspect", access) as argv:
             done = self._call([*argv, "--raw", "--", f"docker://{ref}"])
@@ -182,7 +205,7 @@ class ImageChecker:
         missing = [ref for ref in refs if ref not in known]
         fresh: dict[str, ImageCheck] = {}
         if missing:
-            access = self._access(push_secret)
+            access = self.access(push_secret)
             fresh = (
                 dict.fromkeys(missing, access)
                 if isinstance(access, ImageCheck)
@@ -194,7 +217,7 @@ class ImageChecker:
                         self._found[ref] = answer
         return {ref: fresh.get(ref) or known[ref] for ref in refs}
 
-    def _access(self, push_secret: str) -> Access | ImageCheck:
+    def access(self, push_secret: str) -> Access | ImageCheck:
         """What skopeo needs to reach the registry, or why it can't be asked."""
         namespace = self.settings.namespace
         # The MOSC's secret where it lives, in either type, as the build's copy has it.

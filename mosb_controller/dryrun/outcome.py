@@ -17,6 +17,7 @@ from mosb_controller.dryrun.objects import DryRunObserved
 from mosb_controller.planning.arch_state import describe
 from mosb_controller.planning.observed import ImageCheck, MosbView, Observed, RegistryAnswer
 from mosb_controller.planning.plan import MosbAction, Plan, plan_mosc
+from mosb_controller.planning.retention import retire
 from mosb_controller.planning.reuse import ArchDecision
 from mosb_controller.planning.settle import settle
 
@@ -51,8 +52,11 @@ def assumed_answers(obs: Observed) -> Answerer:
 
 
 def _removed_first(obs: Observed, plan: Plan) -> set[str]:
-    """MachineOSBuilds the operator deletes (or that are going) before it creates one."""
-    return set(plan.delete_mosbs) | {m.name for m in obs.mosbs.values() if m.deleting}
+    """MachineOSBuilds the operator deletes (or that are going) before it creates one.
+    Not those it retires: the pass that retires them may still reuse their images."""
+    retired = set(retire(obs, plan.mosb_name or ""))
+    deleting = {m.name for m in obs.mosbs.values() if m.deleting}
+    return (set(plan.delete_mosbs) - retired) | deleting
 
 
 def _unseen_job(record: ArchBuildRecord) -> bool:

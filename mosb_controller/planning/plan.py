@@ -42,7 +42,7 @@ from api import (
     describe_validation_error,
     encode_arch_builds,
 )
-from mosb_controller.planning import buildsecrets, events, publish, reuse, status
+from mosb_controller.planning import buildsecrets, events, publish, retention, reuse, status
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.arch_state import advance_record, job_outcome
 from mosb_controller.planning.buildsecrets import SecretCopy
@@ -112,10 +112,9 @@ def plan_mosc(obs: Observed) -> Plan:
     retry = RETRY_FAILED_ANNOTATION in annotations
     current = obs.mosbs.get(desired)
     plan.mosb_action = _action(current, rebuild=rebuild, retry=retry)
-
-    # One active build per MOSC: unfinished builds of other inputs go (as upstream).
+    # One active build per MOSC (others unfinished go, as upstream); old finished ones retire.
     others = [m for m in obs.mosbs.values() if m.name != desired and m.terminal is None]
-    plan.delete_mosbs += [m.name for m in others if not m.deleting]
+    plan.delete_mosbs += [m.name for m in others if not m.deleting] + retention.retire(obs, desired)
 
     match plan.mosb_action:
         case MosbAction.CREATE | MosbAction.CREATE_REBUILD:

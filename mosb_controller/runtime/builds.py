@@ -46,6 +46,7 @@ from mosb_controller.runtime.buildmetrics import build_state
 from mosb_controller.runtime.indexes import Indexes, only
 from mosb_controller.runtime.logs import build_fields
 from mosb_controller.runtime.metrics import Metrics
+from mosb_controller.runtime.pruning import Pruner
 from mosb_controller.runtime.queue import WorkQueue
 from mosb_controller.runtime.written import OwnWrites
 from mosb_controller.settings import Settings
@@ -78,6 +79,7 @@ class BuildLoop:
         self.metrics = metrics or Metrics()
         self.own_writes = own_writes or OwnWrites()
         self.indexes = Indexes()
+        self.pruner = Pruner(writer, settings, checker, self.metrics)
         self.leading = leading or _always()  # passes run only while set (leader election)
         self.queue = WorkQueue(
             self.reconcile,
@@ -264,6 +266,7 @@ class BuildLoop:
             *(run(self.secret_store.delete, ns, name) for name in plan.delete_secrets),
         )
         await self._post_events(obs, plan)
+        await self.pruner.after(obs, plan)  # last: the deletes above are done
         return later
 
     async def _write_records(self, obs: Observed, plan: Plan) -> None:

@@ -266,8 +266,11 @@ async def on_mosc(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     _builds(memo, **kwargs).enqueue(name)
 
 
-async def on_mosb(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    _builds(memo, **kwargs).enqueue(mosb_view(body).mosc)
+async def on_mosb(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    controller, mosc = _builds(memo, **kwargs), mosb_view(body).mosc
+    if type == "DELETED":  # its images may be prunable now, whoever deleted it
+        controller.pruner.due(mosc)
+    controller.enqueue(mosc)
 
 
 def _enqueue_for(controller: BuildLoop, body: kopf.Body) -> None:

@@ -124,6 +124,19 @@ class Metrics:
             ["mosc", "reason"],
             registry=r,
         )
+        self.pruned_images = Counter(
+            "mosb_pruned_images",
+            "Image manifests (lists and per-architecture images) of retired builds deleted.",
+            ["mosc"],
+            registry=r,
+        )
+        self.pruned_bytes = Counter(
+            "mosb_pruned_bytes",
+            "Bytes the deleted images' manifests declare (config and layers); the registry "
+            "frees a blob at its garbage collection, once no other image shares it.",
+            ["mosc"],
+            registry=r,
+        )
         self.builds = BuildStates()  # the current build of each MachineOSConfig, per pass
         r.register(self.builds)
         self._counted: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=50_000, ttl=86_400)
