@@ -236,3 +236,11 @@ class EventReason(StrEnum):
     IMAGES_PRUNED = "ImagesPruned"
     IMAGES_KEPT = "ImagesKept"
     PRUNE_REFUSED = "PruneRefused"
+
+
+class PruneRefusal(StrEnum):
+    """Why a registry refused a delete: the `reason` label of mosb_prune_refused_total."""
+
+    METHOD_NOT_ALLOWED = "MethodNotAllowed"  # deletes disabled (distribution: 405)
+    UNAUTHORIZED = "Unauthorized"  # the push secret may not delete (401, 403)
+    FAILED = "Failed"  # anything else: unreachable, timeout, a 5xx

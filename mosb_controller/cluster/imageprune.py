@@ -12,13 +12,12 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import kubernetes
 from kubernetes.client import ApiClient
 
-from api import ImageReference
+from api import ImageReference, PruneRefusal
 from api.names import CURRENT_IMAGE_ANNOTATION, DESIRED_IMAGE_ANNOTATION
 from mosb_controller.cluster.imagecheck import Access, Skopeo, classify
 from mosb_controller.cluster.kube import pages
@@ -28,18 +27,10 @@ from mosb_controller.planning.retention import Inventory, Manifest
 log = logging.getLogger(__name__)
 
 
-class Refusal(StrEnum):
-    """Why a registry refused a delete: the `reason` label of mosb_prune_refused_total."""
-
-    METHOD_NOT_ALLOWED = "MethodNotAllowed"  # deletes disabled (distribution: 405)
-    UNAUTHORIZED = "Unauthorized"  # the push secret may not delete (401, 403)
-    FAILED = "Failed"  # anything else: unreachable, timeout, a 5xx
-
-
 @dataclass(frozen=True)
 class Deleted:
     ok: bool
-    refusal: Refusal | None = None
+    refusal: PruneRefusal | None = None
     detail: str = ""
 
 
@@ -94,13 +85,13 @@ def delete(skopeo: Skopeo, access: Access, repository: str, digest: str) -> Dele
         return Deleted(True)
     lowered = said.lower()
     if any(m in lowered for m in ("405", "unsupported", "not allowed")):
-        return Deleted(False, Refusal.METHOD_NOT_ALLOWED, said)
+        return Deleted(False, PruneRefusal.METHOD_NOT_ALLOWED, said)
     if any(m in lowered for m in ("401", "403", "unauthorized", "denied", "forbidden")):
-        return Deleted(False, Refusal.UNAUTHORIZED, said)
+        return Deleted(False, PruneRefusal.UNAUTHORIZED, said)
     # skopeo says a 404 on delete as "Image may not exist": another round got it first
     if "may not exist" in lowered or classify(code, b"", said).state == RegistryAnswer.ABSENT:
         return Deleted(True, detail="already gone")
-    return Deleted(False, Refusal.FAILED, said or f"skopeo exited with {code}")
+    return Deleted(False, PruneRefusal.FAILED, said or f"skopeo exited with {code}")
 
 
 def node_images(client: ApiClient) -> Mapping[str, str]:

@@ -47,7 +47,8 @@ from mosb_controller.runtime.indexes import Indexes, only
 from mosb_controller.runtime.logs import build_fields
 from mosb_controller.runtime.metrics import Metrics
 from mosb_controller.runtime.pruning import Pruner
-from mosb_controller.runtime.queue import WorkQueue
+from mosb_controller.runtime.queue import WorkQueue, open_gate
+from mosb_controller.runtime.refusals import Refusals
 from mosb_controller.runtime.written import OwnWrites
 from mosb_controller.settings import Settings
 
@@ -57,7 +58,6 @@ RESYNC_SECONDS = 30.0  # an unfinished build is looked at again: timeouts; a saf
 STALE_RETRY_SECONDS = 1.0  # the watch has not shown our last write yet
 WORKERS = 16  # passes at once: they mostly wait on the API and the registry
 API_THREADS = 16
-REFUSAL_GRACE = dt.timedelta(seconds=5)
 
 
 class BuildLoop:
@@ -80,7 +80,7 @@ class BuildLoop:
         self.own_writes = own_writes or OwnWrites()
         self.indexes = Indexes()
         self.pruner = Pruner(writer, settings, checker, self.metrics)
-        self.leading = leading or _always()  # passes run only while set (leader election)
+        self.leading = leading or open_gate()  # passes run only while set (leader election)
         self.queue = WorkQueue(
             self.reconcile,
             workers=WORKERS,
@@ -90,7 +90,7 @@ class BuildLoop:
             # the progress of builds already running is reported.
             priority=lambda mosc: int(any(True for _ in self.indexes.jobs.get(mosc, ()))),
         )
-        self._refusals: dict[str, tuple[Refusal, dt.datetime, bool]] = {}  # since, reported
+        self.refusals = Refusals()
         # Jobs the watch saw deleted, as (name, owner uid): a Job deleted before any pass
         # observed it is still an interruption, not a Job to create again. Event loop only.
         self.deleted_jobs: dict[tuple[str, str], dt.datetime] = {}
@@ -363,34 +363,17 @@ class BuildLoop:
         self._wrote(MACHINE_CONFIG_POOLS, pool.name, {pool.name: version}, new)
 
     async def _report_refusal(self, name: str, uid: str, refusal: Refusal | None) -> float | None:
-        """Tell the admin why nothing is built, once per refusal, and only when it lasts:
-        a MOSC created together with its pool is refused for a moment, never worth an
-        event. Returns when to look again to see whether it lasted."""
-        if refusal is None or refusal.quiet:
-            self._refusals.pop(name, None)
-            return None
-        seen = self._refusals.get(name)
-        now = self.clock()
-        if seen is None or seen[0] != refusal:
-            self._refusals[name] = (refusal, now, False)
-            return REFUSAL_GRACE.total_seconds()
-        _, since, reported = seen
-        if reported:
-            return None
-        if now - since < REFUSAL_GRACE:
-            return (REFUSAL_GRACE - (now - since)).total_seconds()
-        self._refusals[name] = (refusal, since, True)
-        log.warning("MachineOSConfig %s: no build: %s", name, refusal.message)
-        event = EventSpec(MOSC_KIND, name, EventType.WARNING, refusal.reason, refusal.message)
-        involved = _involved(event, uid, self.api_version)
-        await self._api(self.writer.post_event, involved, event.type, event.reason, event.message)
-        return None
-
-
-def _always() -> asyncio.Event:
-    event = asyncio.Event()
-    event.set()
-    return event
+        """Tell the admin why nothing is built (runtime/refusals.py decides when); returns
+        when to look again to see whether the refusal lasted."""
+        verdict = self.refusals.verdict(name, refusal, self.clock())
+        if verdict.report and refusal is not None:
+            log.warning("MachineOSConfig %s: no build: %s", name, refusal.message)
+            event = EventSpec(MOSC_KIND, name, EventType.WARNING, refusal.reason, refusal.message)
+            involved = _involved(event, uid, self.api_version)
+            await self._api(
+                self.writer.post_event, involved, event.type, event.reason, event.message
+            )
+        return verdict.look_again
 
 
 def _finished(obs: Observed, plan: Plan) -> bool:

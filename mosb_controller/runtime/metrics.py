@@ -117,7 +117,14 @@ class Metrics:
             ["loop", "kind"],
             registry=r,
         )
-        # Emitted by the pruner (issue #18): deletes the registry refused (405, unauthorized).
+        self._register_pruning(r)
+        self.builds = BuildStates()  # the current build of each MachineOSConfig, per pass
+        r.register(self.builds)
+        self._counted: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=50_000, ttl=86_400)
+        self._server: Any = None
+
+    def _register_pruning(self, r: CollectorRegistry) -> None:
+        """The pruner's counters (runtime/pruning.py)."""
         self.prune_refused = Counter(
             "mosb_prune_refused",
             "Image deletes the registry refused while pruning, by MachineOSConfig and reason.",
@@ -137,10 +144,6 @@ class Metrics:
             ["mosc"],
             registry=r,
         )
-        self.builds = BuildStates()  # the current build of each MachineOSConfig, per pass
-        r.register(self.builds)
-        self._counted: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=50_000, ttl=86_400)
-        self._server: Any = None
 
     def watch_pools(self, record: Callable[[], ClusterRecord | None]) -> None:
         self.registry.register(PoolArchitectures(record))

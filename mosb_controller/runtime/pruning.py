@@ -20,10 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cachetools import TTLCache
 
-from api import API_VERSION, EventReason, EventType, ImageReference, MachineOSConfig
+from api import API_VERSION, EventReason, EventType, ImageReference, MachineOSConfig, PruneRefusal
 from mosb_controller.cluster import imageprune
 from mosb_controller.cluster.imagecheck import ImageChecker
-from mosb_controller.cluster.imageprune import Refusal
 from mosb_controller.cluster.kube import Writer
 from mosb_controller.planning import retention
 from mosb_controller.planning.events import MOSC_KIND, EventSpec
@@ -54,7 +53,7 @@ class Pruner:
     ) -> None:
         self.writer, self.settings, self.checker, self.metrics = writer, settings, checker, metrics
         self._done: set[str] = set()  # MOSCs pruned since their last MOSB deletion
-        self._refusing: dict[str, tuple[Refusal, str]] = {}  # repository → what it said
+        self._refusing: dict[str, tuple[PruneRefusal, str]] = {}  # repository → what it said
         # (MOSC, retired MOSB) told of a refusal; kept-image messages already posted
         self._warned: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=10_000, ttl=86_400)
         self._said: TTLCache[str, bool] = TTLCache(maxsize=10_000, ttl=86_400)
@@ -114,7 +113,7 @@ class Pruner:
         for item in decision.deletes:
             if repository not in self._refusing:
                 outcome = imageprune.delete(skopeo, access, repository, item.digest)
-                if outcome.refusal in (Refusal.METHOD_NOT_ALLOWED, Refusal.UNAUTHORIZED):
+                if outcome.refusal in (PruneRefusal.METHOD_NOT_ALLOWED, PruneRefusal.UNAUTHORIZED):
                     self._refusing[repository] = (outcome.refusal, outcome.detail)
                 elif not outcome.ok:
                     refused[item.mosb] += [f"{t} ({outcome.detail})" for t in item.tags]
@@ -149,7 +148,7 @@ class Pruner:
             if (mosc, mosb) in self._warned:
                 continue  # one Warning per retired build
             self._warned[(mosc, mosb)] = True
-            reason, said = self._refusing.get(repository, (Refusal.FAILED, ""))
+            reason, said = self._refusing.get(repository, (PruneRefusal.FAILED, ""))
             self.metrics.prune_refused.labels(mosc, reason.value).inc()
             message = (
                 f"MachineOSBuild {mosb} is gone but the registry refused deleting its images "
@@ -157,7 +156,7 @@ class Pruner:
                 f"{', '.join(tags)}. "
                 + (
                     "Tried again at its next pruning round."
-                    if reason is Refusal.FAILED
+                    if reason is PruneRefusal.FAILED
                     else "Not asked again until the operator restarts."
                 )
             )

@@ -19,6 +19,13 @@ from collections.abc import Awaitable, Callable
 Process = Callable[[str], Awaitable[float | None]]
 
 
+def open_gate() -> asyncio.Event:
+    """A gate that is always open: without leader election, every replica works."""
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 class WorkQueue:
     def __init__(
         self,

@@ -24,7 +24,7 @@ from api import (
 from mosb_controller import arch
 from mosb_controller.arch.writes import PoolView, Seen, plan_record_writes, unsupported_message
 from mosb_controller.cluster.kube import Kube
-from mosb_controller.runtime.queue import WorkQueue
+from mosb_controller.runtime.queue import WorkQueue, open_gate
 from mosb_controller.runtime.written import OwnWrites
 from mosb_controller.settings import Settings
 
@@ -57,10 +57,7 @@ class ArchitectureRecorder:
         self.record: arch.ClusterRecord | None = None
         self.on_change: Callable[[], object] = lambda: None  # the record changed
         self.on_error: Callable[[], object] = lambda: None  # a pass failed (for metrics)
-        if leading is None:  # without leader election: always
-            leading = asyncio.Event()
-            leading.set()
-        self.leading = leading  # passes run only while set
+        self.leading = leading or open_gate()  # passes run only while set
         self._queue = WorkQueue(
             self._pass, workers=1, gate=self.leading, on_error=self._failed, base_delay=2.0
         )

@@ -105,8 +105,11 @@ def test_the_openshift_overlay_with_monitoring_passes_a_server_dry_run(
     cluster: controlplane.ControlPlane, monitoring_crds: Path
 ) -> None:
     overlay = str(MANIFESTS / "openshift")
-    # The MCO's namespace, as on OpenShift: the overlay's Role on its osimageurl ConfigMap.
-    kubectl(cluster, "create", "namespace", OSIMAGEURL_NAMESPACE)  # may exist already
+    # OpenShift's namespaces the overlay's Roles live in: the MCO's (its osimageurl
+    # ConfigMap), openshift-config (the global pull secret) and openshift-config-managed
+    # (the entitlement).
+    for namespace in (OSIMAGEURL_NAMESPACE, "openshift-config", "openshift-config-managed"):
+        kubectl(cluster, "create", "namespace", namespace)  # may exist already
     out = ok(kubectl(cluster, "apply", "--server-side", "--dry-run=server", "-k", overlay))
     for applied in (
         "machineosconfigs.machineconfiguration.mosb-controller.io",

@@ -37,9 +37,15 @@ def both(api_client: kubernetes.client.ApiClient) -> Iterator[Operate]:
     """Our group served, with MachineOSConfig `ours` in it and `theirs` upstream."""
     ext = kubernetes.client.ApiextensionsV1Api(api_client)
     custom = kubernetes.client.CustomObjectsApi(api_client)
+    made = []  # the session may serve our group already (manifests/crds/extension)
     for plural in (MACHINE_OS_CONFIGS, MACHINE_OS_BUILDS):
         crd: Any = _ours(plural)  # the client takes the object as JSON too
-        ext.create_custom_resource_definition(crd)
+        try:
+            ext.create_custom_resource_definition(crd)
+            made.append(plural)
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 409:
+                raise
     ops = Operate(api_client, "default")
     eventually(lambda: OURS in ops.groups_serving_mosc(), 30, what="our group served")
     custom.create_cluster_custom_object(
@@ -52,7 +58,8 @@ def both(api_client: kubernetes.client.ApiClient) -> Iterator[Operate]:
     delete_quietly(
         custom.delete_cluster_custom_object, GROUP, VERSION, MACHINE_OS_CONFIGS, "theirs"
     )
-    for plural in (MACHINE_OS_CONFIGS, MACHINE_OS_BUILDS):
+    delete_quietly(custom.delete_cluster_custom_object, OURS, VERSION, MACHINE_OS_CONFIGS, "ours")
+    for plural in made:
         delete_quietly(ext.delete_custom_resource_definition, f"{plural}.{OURS}")
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from api import PruneRefusal
 from hack import registry
 from hack.registry import Buildah
 from mosb_controller.cluster import imageprune
 from mosb_controller.cluster.imagecheck import Access, Skopeo
-from mosb_controller.cluster.imageprune import Refusal
 from mosb_controller.planning.retention import prune
 from tests.support.kubelet import push_arch_image
 
@@ -87,9 +87,9 @@ def test_refusals_are_named(tmp_path: Path) -> None:
         digest = push_arch_image(refusing, tmp_path, f"{repo}:{OLD}-amd64", "amd64", "x")
         skopeo = Skopeo(tls_verify=True)
         refused = imageprune.delete(skopeo, access(refusing), repo, digest)
-        assert (refused.ok, refused.refusal) == (False, Refusal.METHOD_NOT_ALLOWED), refused
+        assert (refused.ok, refused.refusal) == (False, PruneRefusal.METHOD_NOT_ALLOWED), refused
         wrong = imageprune.delete(skopeo, access(refusing, wrong=True), repo, digest)
-        assert (wrong.ok, wrong.refusal) == (False, Refusal.UNAUTHORIZED), wrong
+        assert (wrong.ok, wrong.refusal) == (False, PruneRefusal.UNAUTHORIZED), wrong
         deletes = [e for e in refusing.access_log() if e.method == "DELETE"]
         assert len(deletes) == 1  # skopeo asked once: --retry-times does not retry a 405
         assert refusing.tags("ocl/kept") == [f"{OLD}-amd64"]
