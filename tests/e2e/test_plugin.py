@@ -64,6 +64,12 @@ def test_status_retry_failed_and_logs(local: LocalCluster) -> None:
     harness.hold.clear()
     name = mosbs(local, MOSC)[0]["metadata"]["name"]
     wait(lambda: condition(local.get("machineosbuilds", name), "Failed") == "True", 240)
+
+    def others_done() -> bool:  # the build is Failed at arm64's failure; the rest finish
+        shown = rows(plugin(local, "status", MOSC).stdout)
+        return all(shown[a][1] != "Building" for a in ("amd64", "ppc64le", "s390x"))
+
+    wait(others_done, 120, "the other three builds to finish")
     after = plugin(local, "status", MOSC).stdout
     failed = rows(after)
     assert failed["arm64"][1] == "Failed"
