@@ -333,14 +333,15 @@ def _advance_builds(
 def _need_inputs(
     plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView, arches: list[str]
 ) -> None:
-    """The inputs ConfigMap the Jobs mount, unless this MOSB's exists; the Secret copies
-    they mount, made afresh (from the sources as they are now) whenever Jobs start."""
+    """The inputs ConfigMap, unless this MOSB's exists; the Secret copies, afresh when builds
+    start, and for the push Job (`arches` empty) only those missing (no 409s, no deletes)."""
     if obs.configmaps.get(jobspec.inputs_configmap_name(mosb.name)) != mosb.uid:
         plan.create_configmaps.append(
             jobspec.inputs_configmap(inputs, mosb.name, mosb.uid, arches, obs.settings)
         )
     if not plan.copy_secrets:
-        plan.copy_secrets = buildsecrets.copies(obs, mosb.name, mosb.uid)
+        copies = buildsecrets.copies(obs, mosb.name, mosb.uid)
+        plan.copy_secrets = copies if arches else [c for c in copies if c.name not in obs.secrets]
 
 
 def _push(

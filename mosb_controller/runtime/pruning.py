@@ -22,11 +22,11 @@ from cachetools import TTLCache
 
 from api import API_VERSION, EventReason, EventType, ImageReference, MachineOSConfig, PruneRefusal
 from mosb_controller.cluster import imageprune
-from mosb_controller.cluster.imagecheck import ImageChecker
+from mosb_controller.cluster.imagecheck import Access, ImageChecker
 from mosb_controller.cluster.kube import Writer
 from mosb_controller.planning import retention
 from mosb_controller.planning.events import MOSC_KIND, EventSpec
-from mosb_controller.planning.observed import ImageCheck, MosbView, Observed
+from mosb_controller.planning.observed import ImageCheck, MosbView, Observed, RegistryAnswer
 from mosb_controller.planning.plan import Plan
 from mosb_controller.runtime.metrics import Metrics
 from mosb_controller.settings import Settings
@@ -99,9 +99,11 @@ class Pruner:
         access = self.checker.access(mosc.spec.rendered_image_push_secret.name)
         if isinstance(access, ImageCheck):
             return self._once(mosc.name, EventReason.IMAGES_KEPT, f"not pruning: {access.detail}")
-        uses = {**found, **imageprune.node_images(self.writer.client)}
         repository = ImageReference.parse(mosc.spec.rendered_image_push_spec).repository
         skopeo = self.checker.skopeo
+        if not self._retired_tags(mosc.name, repository, access, live, desired):
+            return []  # the common case: no node list, no manifest read, nothing to say
+        uses = {**found, **imageprune.node_images(self.writer.client)}
         inventory = imageprune.read_inventory(skopeo, access, repository, uses)
         decision = retention.prune(mosc.name, inventory, live, uses, desired)
         if decision.blocked is not None:
@@ -125,6 +127,20 @@ class Pruner:
                     continue
             refused[item.mosb] += list(item.tags)
         return self._events(mosc.name, repository, pruned, refused, decision.kept)
+
+    def _retired_tags(
+        self, mosc: str, repository: str, access: Access, live: list[MosbView], desired: str
+    ) -> bool:
+        """Does the repository hold a tag of a build that is no longer live? Asked first, as
+        one tag listing: the rest of a round (every node's images, each manifest) is heavy
+        on a large cluster, and only a retired build's tags can need it. Unknown: True."""
+        listed = self.checker.skopeo.tags(repository, access)
+        if isinstance(listed, ImageCheck):
+            return listed.state != RegistryAnswer.ABSENT  # no repository: nothing to prune
+        if listed is None:
+            return True
+        names = {m.name for m in live} | {desired}
+        return any(retention.build_of(mosc, tag) not in (None, *names) for tag in listed)
 
     def _events(
         self,
