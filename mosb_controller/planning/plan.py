@@ -2,9 +2,8 @@
 
 `plan_mosc(observed)` answers: which MachineOSBuild should exist, which builds it reuses
 and which it runs, which Jobs to create, the status people read, and what to tell the
-MachineOSConfig and the pool. It reads no clock (`observed.now`), does no I/O, and asks
-for the registry answers it needs (`Plan.image_checks`) instead of fetching them. The
-build loop and the dry run both call it; neither decides anything of its own.
+MachineOSConfig and the pool. No clock (`observed.now`), no I/O: it asks for the registry
+answers it needs (`Plan.image_checks`). The build loop and the dry run both call it.
 """
 
 from __future__ import annotations
