@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import subprocess
 import tempfile
 import threading
@@ -34,7 +35,8 @@ from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
-_ABSENT_MARKERS = ("manifest unknown", "name unknown", "not found", "404")
+# Whole words: a message names references whose digests may hold "404".
+_ABSENT = re.compile(r"\b(manifest unknown|name unknown|not found|404)\b")
 TIMEOUT_SECONDS = 30
 CONCURRENT_CHECKS = 4  # skopeo processes at once: each costs ~40 ms of CPU
 
@@ -46,7 +48,7 @@ def classify(returncode: int, stdout: bytes, stderr: str) -> ImageCheck:
     text = stderr.strip().splitlines()
     detail = text[-1][-300:] if text else f"skopeo exited with {returncode}"
     lowered = stderr.lower()
-    if any(marker in lowered for marker in _ABSENT_MARKERS):
+    if _ABSENT.search(lowered):
         return ImageCheck(RegistryAnswer.ABSENT, detail=detail)
     return ImageCheck(RegistryAnswer.UNKNOWN, detail=detail)
 

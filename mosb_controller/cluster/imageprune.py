@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,10 +84,11 @@ def delete(skopeo: Skopeo, access: Access, repository: str, digest: str) -> Dele
     said = said.partition('msg="')[2].rstrip('"') or said  # skopeo's message, not its log frame
     if code == 0:
         return Deleted(True)
+    # Whole words only: the message names the digest, whose hex may hold "401" or "405".
     lowered = said.lower()
-    if any(m in lowered for m in ("405", "unsupported", "not allowed")):
+    if re.search(r"\b(405|unsupported|not allowed)\b", lowered):
         return Deleted(False, PruneRefusal.METHOD_NOT_ALLOWED, said)
-    if any(m in lowered for m in ("401", "403", "unauthorized", "denied", "forbidden")):
+    if re.search(r"\b(401|403|unauthorized|denied|forbidden)\b", lowered):
         return Deleted(False, PruneRefusal.UNAUTHORIZED, said)
     # skopeo says a 404 on delete as "Image may not exist": another round got it first
     if "may not exist" in lowered or classify(code, b"", said).state == RegistryAnswer.ABSENT:
