@@ -33,14 +33,20 @@ SETUP_HINT = (
 )
 
 
-@functools.cache
-def cache_dir() -> Path:
-    """Where hack/build-bases.sh keeps (or would keep) the base images; builds nothing."""
+def script_cache(script: str) -> Path:
+    """Where the image builder `script` (hack/build-*.sh) keeps, or would keep, its
+    images (it prints it with --path); builds nothing."""
     out = subprocess.run(
-        ["bash", str(HACK / "build-bases.sh"), "--path"],
+        ["bash", str(HACK / script), "--path"],
         capture_output=True, text=True, check=True, timeout=30,
     )  # fmt: skip
     return Path(out.stdout.strip())
+
+
+@functools.cache
+def cache_dir() -> Path:
+    """Where hack/build-bases.sh keeps (or would keep) the base images; builds nothing."""
+    return script_cache("build-bases.sh")
 
 
 def layout() -> Path | None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (from the Kubernetes
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet (from the Kubernetes
 # Go modules) and kwok at the pinned versions into a cache outside the repo. A second run with
 # the same versions builds nothing. Prints the bin directory on stdout.
 set -euo pipefail
@@ -14,7 +14,7 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 export GOCACHE="$cache/go-build-tmp"
 log() { echo "build-kube: $*" >&2; }
 
-kube_commands=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+kube_commands=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
 
 missing_kube_commands() {
   local cmd
@@ -45,6 +45,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
   go mod tidy -e >/dev/null 2>&1 || true

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine (Debian 12, root or sudo):
 # system packages, a virtualenv with the package and its dev tools, and the pinned
-# Kubernetes control-plane binaries + kwok, promtool and the prometheus-operator CRDs, and
-# the test base images (cached under ~/.cache/mosb-controller), and qemu-user binfmt
-# handlers for foreign-arch RUN steps.
+# Kubernetes binaries (control plane, kubelet) + kwok, promtool and the prometheus-operator
+# CRDs, the test base images and the real node's images (cached under
+# ~/.cache/mosb-controller), and qemu-user binfmt handlers for foreign-arch RUN steps.
 # Idempotent: a second run only checks.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { echo "setup: $*" >&2; }
 
 apt_packages=(etcd-server buildah skopeo docker-registry apache2-utils golang-go qemu-user-static)
+# The real node (hack/realnode.py): its runtime, its pods' network, the images it runs.
+apt_packages+=(containerd runc containernetworking-plugins iproute2 mmdebstrap)
 missing=()
 for p in "${apt_packages[@]}"; do
   [ "$p" = golang-go ] && command -v go >/dev/null && continue
@@ -22,6 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's etcd-server package starts a system etcd on 2379; we run our own on other ports.
+# Likewise containerd: hack/realnode.py runs its own, with its own socket, root and config.
 
 venv="$root/.venv"
 stamp="$venv/.installed-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
@@ -36,6 +39,8 @@ fi
 "$root/hack/build-kube.sh" >/dev/null
 "$root/hack/build-promtool.sh" >/dev/null  # promtool and the prometheus-operator CRDs
 "$root/hack/build-bases.sh" >/dev/null
+# The real node's builder and pause images; without them its tests skip (fail in CI).
+"$root/hack/build-node-images.sh" >/dev/null || log "the real node's images were not built"
 # Test fixture: foreign-architecture RUN steps of local builds run through qemu-user.
 # Where it can't be set up, tests with RUN steps skip (and fail in CI), saying so.
 binfmt=("$root/hack/binfmt.sh"); [ "$(id -u)" -eq 0 ] || binfmt=(sudo "${binfmt[@]}")
