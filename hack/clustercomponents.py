@@ -13,6 +13,12 @@ from hack.kube_paths import ROOT
 from hack.processes import ControlPlaneError
 
 DEFAULT_KWOK_CONFIG = ROOT / "hack" / "kwok" / "stages.yaml"
+# The Node the real kubelet registers (hack/realnode.py); the API server knows its
+# credentials from the start (ControlPlane.node_token), whether it ever runs or not.
+REAL_NODE = "real-amd64-0"
+# kwok manages only the Nodes carrying this annotation (hack/fakenodes.py puts it on
+# every fake Node): the real node's status, Lease and pods are its kubelet's.
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # kube-controller-manager's controllers in cluster mode: Jobs and their pods (job, GC of
 # owned objects, TTL after finished, pod GC), nodes (lifecycle: lifts the not-ready taint
 # the API server puts on every new Node once kwok reports it Ready, taints and evicts on
@@ -138,7 +144,7 @@ def kwok_argv(bin_dir: Path, kubeconfig: Path, kwok_config: Path, port: int) -> 
     return [
         str(bin_dir / "kwok"),
         f"--kubeconfig={kubeconfig}",
-        "--manage-all-nodes=true",
+        f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
         f"--config={kwok_config}",
         "--node-lease-duration-seconds=40",
         # Node InternalIP / pod hostIP; pod IPs from OpenShift's default cluster

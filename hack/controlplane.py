@@ -34,6 +34,7 @@ from pathlib import Path
 from hack import kube_paths
 from hack.clustercomponents import (
     DEFAULT_KWOK_CONFIG,
+    REAL_NODE,
     apiserver_argv,
     check_kwok_config,
     controller_manager_argv,
@@ -87,6 +88,7 @@ class ControlPlane:
     processes: list[Process] = field(default_factory=list)
     apiserver_port: int = 0
     token: str = ""
+    node_token: str = ""  # the real node's kubelet's (hack/realnode.py), as system:node:…
 
     @property
     def url(self) -> str:
@@ -195,8 +197,12 @@ class ControlPlane:
                 ["openssl", "genrsa", "-out", str(sa_key), "2048"], check=True, capture_output=True
             )
         self.token = self.token or secrets.token_hex(16)
+        self.node_token = self.node_token or secrets.token_hex(16)
+        node = f"system:node:{REAL_NODE}"
         tokens = certs / "tokens.csv"
-        tokens.write_text(f"{self.token},admin,admin,system:masters\n")
+        tokens.write_text(
+            f"{self.token},admin,admin,system:masters\n{self.node_token},{node},{node},system:nodes\n"
+        )
         tokens.chmod(0o600)
         self.apiserver_port = self.apiserver_port or free_port()
         argv = apiserver_argv(

@@ -14,13 +14,13 @@ from typing import Any
 
 import kubernetes
 
+from hack.clustercomponents import KWOK_NODE_ANNOTATION
 from hack.processes import ControlPlaneError
 from mosb_controller.arch import SUPPORTED_ARCHES
 
 ARCH_LABEL = "kubernetes.io/arch"
 ARCHES = SUPPORTED_ARCHES  # the API\'s enum, in its order
 NOT_READY_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
-KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 _NODE_INFO_FIELDS = (
     "bootID",
     "containerRuntimeVersion",
@@ -87,8 +87,8 @@ def kwok_node(name: str, arch: str, labels: Mapping[str, str]) -> kubernetes.cli
                     "kubernetes.io/hostname": name,
                     **labels,
                 },
-                # Only needed with kwok --manage-nodes-with-annotation-selector; it also
-                # tells a reader the node is fake.
+                # kwok manages only Nodes with it (not the real node); it also tells a
+                # reader (and the node harness) the node is fake.
                 "annotations": {KWOK_NODE_ANNOTATION: "fake"},
             },
             "status": {"nodeInfo": {**node_info(arch), "operatingSystem": "linux"}},

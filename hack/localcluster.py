@@ -26,10 +26,11 @@ from api import (
     Mode,
     group_of,
 )
-from hack import admission, controlplane, fakenodes, kube_paths, operatoridentity
+from hack import admission, controlplane, fakenodes, kube_paths, nodenet, operatoridentity
 from hack.clustercomponents import DEFAULT_KWOK_CONFIG
 from hack.nodeharness import NodeHarness
 from hack.operatorproc import OperatorProcess
+from hack.realnode import RealNode
 from hack.registry import LocalRegistry, seed_base_image
 from mosb_controller.arch import SUPPORTED_ARCHES
 
@@ -57,10 +58,24 @@ def _ignore_conflict(call: Any, *args: Any) -> None:
             raise
 
 
+def _prefer_not(arch: str) -> dict[str, str]:
+    """A foreign-architecture node's PreferNoSchedule taint: pods without a preference,
+    such as the push pod, go to the real amd64 node; a build pod of that architecture
+    still goes there (its nodeSelector leaves no other)."""
+    return {"key": "kubernetes.io/arch", "value": arch, "effect": "PreferNoSchedule"}
+
+
 class LocalCluster:
     def __init__(
-        self, plane: controlplane.ControlPlane, workdir: Path | None = None, registry_port: int = 0
+        self,
+        plane: controlplane.ControlPlane,
+        workdir: Path | None = None,
+        registry_port: int = 0,
+        *,
+        real_node: bool = False,
     ) -> None:
+        """`real_node`: also the real node (hack/realnode.py); the registry then listens
+        on its pods' bridge address, which this machine reaches as well."""
         self.plane = plane
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="mosb-local-"))
         config = kubernetes.client.Configuration()
@@ -71,7 +86,9 @@ class LocalCluster:
         self.core = kubernetes.client.CoreV1Api(self.client)
         self.batch = kubernetes.client.BatchV1Api(self.client)
         self.custom = kubernetes.client.CustomObjectsApi(self.client)
-        self.registry = LocalRegistry(self.workdir / "registry", port=registry_port)
+        ip = nodenet.BRIDGE_IP if real_node else "127.0.0.1"
+        self.registry = LocalRegistry(self.workdir / "registry", port=registry_port, ip=ip)
+        self.node = RealNode(plane, self.registry, self.workdir / "node") if real_node else None
         self.base_image = ""
         self.harness: NodeHarness | None = None
         self.operator: OperatorProcess | None = None
@@ -91,12 +108,17 @@ class LocalCluster:
         `simulate_builds`: seconds each pod takes instead of running it (benchmarks).
         alongside-mco: also the MCO's namespace and osimageurl ConfigMap naming the base."""
         self.mode = mode
+        if self.node is not None:
+            self.node.check()
+            nodenet.ensure_bridge()  # the registry listens on its address
         self.registry.start()
         # The OS-like flavour: builder mode's Containerfile runs the OS tools upstream's
         # template calls (ignition-apply, rpm-ostree, ostree, update-ca-trust); its
         # stand-ins record what each build asked of them.
         self.base_image = seed_base_image(self.registry, BASE_REPO, ARCHES, flavour="os-like")
         self._namespace()
+        if self.node is not None:
+            self.node.start()
         if mode is Mode.ALONGSIDE_MCO:
             self.set_release_base(self.base_image)
         self.harness = NodeHarness(
@@ -114,16 +136,27 @@ class LocalCluster:
             extra_args=[
                 f"--registry-ca-configmap={CA_CONFIGMAP}",
                 f"--mode={self.mode.value}",
+                *self.builder_image_args(),
                 *operator_args,
             ],
         )
         self.operator.start()
+
+    def builder_image_args(self) -> list[str]:
+        """The builder image a real node pulls (from Debian packages, in our registry);
+        the harness runs the kwok nodes' pods with this machine's buildah whatever the
+        image, so without a real node the default stays."""
+        if self.node is None:
+            return []
+        return [f"--builder-image={self.node.images['builder-amd64']}"]
 
     def stop(self) -> None:
         if self.operator is not None:
             self.operator.stop()
         if self.harness is not None:
             self.harness.stop()
+        if self.node is not None:
+            self.node.stop()
         self.registry.stop()
         self.client.close()
 
@@ -206,9 +239,24 @@ class LocalCluster:
         })  # fmt: skip
 
     def add_nodes(self, pool: str, arches: Sequence[str], per_arch: int, prefix: str) -> None:
-        """kwok nodes in `pool`, waited for until the scheduler may use them."""
+        """kwok nodes in `pool`, waited for until the scheduler may use them. With the
+        real node, it is the pool's amd64 node (per_arch 1) and the others are kwok's."""
+        if self.node is not None and "amd64" in arches:
+            if per_arch != 1:
+                raise ValueError("with the real node, a pool has one amd64 node: that one")
+            self.core.patch_node(self.node.name, {"metadata": {"labels": {"pool": pool}}})
+            arches = [a for a in arches if a != "amd64"]
         names = fakenodes.add_nodes(self.client, arches, per_arch, {"pool": pool}, prefix)
         fakenodes.wait_nodes_ready(self.client, names)
+        if self.node is not None:  # as multi-arch clusters often taint their other arches
+            node_arches = [a for a in arches for _ in range(per_arch)]  # add_nodes' order
+            for name, arch in zip(names, node_arches, strict=True):
+                spec = self.core.read_node(name).spec
+                # the list is replaced whole: after the not-ready taint was lifted
+                taints = (spec and spec.taints) or []
+                kept = [self.client.sanitize_for_serialization(t) for t in taints]
+                body = {"spec": {"taints": [*kept, _prefer_not(arch)]}}
+                self.core.patch_node(name, body)
 
     def mosc_body(self, name: str, entries: Sequence[tuple[str, str]]) -> dict[str, Any]:
         return {
@@ -283,10 +331,12 @@ def running(
     with_operator_args: Sequence[str] = (),
     workdir: Path | None = None,
     registry_port: int = 0,
+    *,
+    real_node: bool = False,
     **start_options: Any,
 ) -> Iterator[LocalCluster]:
-    """Control plane with kwok, then the LocalCluster on top; all stopped on exit
-    (`start_options` go to `LocalCluster.start`, e.g. `mode`)."""
+    """Control plane with kwok, then the LocalCluster on top (with `real_node`, the real
+    node too); all stopped on exit (`start_options` go to `LocalCluster.start`)."""
     plane_dir = (workdir or Path(tempfile.mkdtemp(prefix="mosb-cluster-"))) / "control-plane"
     plane = controlplane.ControlPlane(
         workdir=plane_dir,
@@ -297,7 +347,7 @@ def running(
     plane.start()
     try:
         controlplane.apply_crds(plane.kubeconfig)
-        cluster = LocalCluster(plane, workdir, registry_port)
+        cluster = LocalCluster(plane, workdir, registry_port, real_node=real_node)
         cluster.start(with_operator_args, **start_options)
         try:
             yield cluster

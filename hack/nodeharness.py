@@ -1,7 +1,8 @@
 """Plays the kubelet for our build and push pods on kwok's fake nodes, for real.
 
 kwok leaves pods labelled `mosb-controller.io/managed=true` alone (hack/kwok/stages.yaml);
-this harness watches for such pods once the real scheduler has bound them to a node,
+this harness watches for such pods once the real scheduler has bound them to a kwok node
+(a real node's kubelet runs its own, hack/realnode.py),
 fetches the ConfigMaps and Secrets their volumes name, runs their container command
 locally with hack/podrunner.py (buildah/skopeo, as a node of that architecture would:
 the scripts pass `--arch` with the Job's architecture, which selects that variant of the
@@ -35,6 +36,7 @@ import urllib3
 from kubernetes.client import ApiException
 
 from hack import podrunner
+from hack.clustercomponents import KWOK_NODE_ANNOTATION
 from hack.kubeletlogs import KubeletLogs
 
 log = logging.getLogger("nodeharness")
@@ -69,6 +71,7 @@ class NodeHarness:
         self.workdir = Path(tempfile.mkdtemp(prefix="mosb-nodes-"))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="node")
         self._taken: set[str] = set()  # pod uids already started
+        self._kwok_nodes: dict[str, bool] = {}  # node name → is it kwok's
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="node-harness", daemon=True)
         self.outcomes: dict[str, podrunner.PodOutcome] = {}  # pod name → outcome
@@ -138,11 +141,25 @@ class NodeHarness:
             or meta.get("deletionTimestamp")
             or status.get("phase", "Pending") != "Pending"
             or uid in self._taken
+            or not self._kwok_node(spec["nodeName"])
         ):
             return
         self._taken.add(uid)
         self.ran.append(pod)
         self._pool.submit(self._run, pod)
+
+    def _kwok_node(self, name: str) -> bool:
+        """Is `name` one of kwok's fake Nodes? A real kubelet runs the pods of any other."""
+        if name not in self._kwok_nodes:
+            try:
+                node = self.core.read_node(name)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+            annotations = (node.metadata and node.metadata.annotations) or {}
+            self._kwok_nodes[name] = KWOK_NODE_ANNOTATION in annotations
+        return self._kwok_nodes[name]
 
     # -- one pod ----------------------------------------------------------------------
     def _volume_data(self, pod: Mapping[str, Any]) -> dict[str, dict[str, bytes]]:

@@ -93,9 +93,9 @@ def popen_dying_with_parent(argv: Sequence[str], **kwargs: Any) -> subprocess.Po
     return subprocess.Popen([*prefix, *argv], start_new_session=True, **kwargs)
 
 
-def _free_port() -> int:
+def _free_port(ip: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((ip, 0))
         port: int = s.getsockname()[1]
         return port
 
@@ -139,8 +139,10 @@ class LocalRegistry:
         username: str = "mosb",
         port: int = 0,
         deletes: bool = True,
+        ip: str = "127.0.0.1",  # the real node's pods reach it on their bridge's address
     ) -> None:
         self._requested_port = port  # 0: any free port
+        self.ip = ip
         self.deletes = deletes  # False: a registry that refuses deletes (405), as many do
         self._own_workdir = workdir is None
         self.workdir = (
@@ -159,7 +161,7 @@ class LocalRegistry:
     # -- lifecycle -------------------------------------------------------------------
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.ip}:{self.port}"
 
     def start(self, *, timeout: float = 30.0) -> Self:
         missing = missing_tools(("docker-registry", "htpasswd", "openssl"))
@@ -170,7 +172,7 @@ class LocalRegistry:
         self.storage_dir.mkdir(exist_ok=True)
         last_error = ""
         for _attempt in range(5):  # a free port can be taken between probe and bind
-            self.port = self._requested_port or _free_port()
+            self.port = self._requested_port or _free_port(self.ip)
             config = self._write_config()
             self._log_file = self.log_path.open("ab")
             self._proc = popen_dying_with_parent(
@@ -234,7 +236,7 @@ class LocalRegistry:
             "basicConstraints=CA:FALSE\n"
             "keyUsage=digitalSignature,keyEncipherment\n"
             "extendedKeyUsage=serverAuth\n"
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+            f"subjectAltName=IP:127.0.0.1,IP:{self.ip},DNS:localhost\n"
         )
         _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
               "-days", "2", "-subj", "/CN=mosb test registry CA",
