@@ -9,6 +9,11 @@
 #                            cannot work, to show how such a build pod fails.
 #   pause-amd64              the same rootfs waiting for SIGTERM: containerd's sandbox
 #                            image (the upstream pause image is not reachable here).
+#   operator-base-amd64      python3.11 (+venv) and skopeo from Debian, and a microdnf
+#                            stand-in (hack/fixtures/operator-base/microdnf): both bases
+#                            of the project's Containerfile when built here
+#                            (hack/operatorimage.py); its pip trusts this machine's CA
+#                            bundle, as this machine's egress to PyPI needs.
 # into an OCI layout cached like the Kubernetes binaries:
 #   ~/.cache/mosb-controller/node-images-<key>/layout  (key: a hash of this script, so an
 #   edit builds again; a warm run builds and fetches nothing)
@@ -16,12 +21,14 @@
 # hack/realnode.py copies them into each local registry it uses. --path prints the cache
 # directory without building.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "build-node-images: $*" >&2; }
+fixtures="$here/fixtures/operator-base"
 
 suite=bookworm
 mirror=${MOSB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${MOSB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mosb-controller}
-key=$(sha256sum -- "$0" | cut -c1-16)
+key=$(cat -- "$0" "$fixtures"/* | sha256sum | cut -c1-16)
 out="$cache/node-images-$key"
 if [ "${1:-}" = --path ]; then
   echo "$out"
@@ -92,6 +99,22 @@ bah config --label io.mosb.test.image=pause --cmd '' \
 bah commit -q --rm "$ctr" localhost/pause >/dev/null
 bah push -q localhost/pause "oci:$layout:pause-amd64"
 
+log "debootstrapping $suite with python3.11 and skopeo"
+mmdebstrap --quiet --variant=essential --arch=amd64 \
+  --include=python3.11,python3.11-venv,skopeo,ca-certificates \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' \
+  "$suite" "$work/python.tar" "$mirror"
+ctr=$(bah from --name operator-base scratch)
+bah add "$ctr" "$work/python.tar" / >/dev/null
+bah copy --chmod 0755 "$ctr" "$fixtures/microdnf" /usr/bin/microdnf >/dev/null
+bah copy "$ctr" /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/host-ca-bundle.crt >/dev/null
+bah config --arch amd64 --os linux --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  --env PIP_CERT=/etc/ssl/certs/host-ca-bundle.crt --cmd /bin/bash \
+  --label io.mosb.test.fixture=true --label io.mosb.test.image=operator-base "$ctr"
+bah commit -q --rm "$ctr" localhost/operator-base >/dev/null
+bah push -q localhost/operator-base "oci:$layout:operator-base-amd64"
+
 python3 - "$work/packages" "$suite" "$work/out/images.json" <<'PY'
 import json, sys
 packages, suite, dest = sys.argv[1:]
@@ -99,7 +122,8 @@ with open(packages) as f:
     versions = dict(line.split(" ", 1) for line in f.read().splitlines() if line)
 wanted = ("bash", "buildah", "skopeo")
 json.dump({"suite": suite, "arch": "amd64",
-           "images": ["builder-amd64", "builder-nobuildah-amd64", "pause-amd64"],
+           "images": ["builder-amd64", "builder-nobuildah-amd64", "pause-amd64",
+                      "operator-base-amd64"],
            "packages": {p: versions[p] for p in wanted}}, open(dest, "w"), indent=1)
 PY
 # Publish whole or not at all (one rename), as hack/build-bases.sh does.
@@ -107,5 +131,5 @@ if ! mv -T -- "$work/out" "$out" 2>/dev/null && [ ! -f "$out/images.json" ]; the
   log "could not publish $out"
   exit 1
 fi
-log "built builder-amd64, builder-nobuildah-amd64, pause-amd64"
+log "built builder-amd64, builder-nobuildah-amd64, pause-amd64, operator-base-amd64"
 echo "$out"

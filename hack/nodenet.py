@@ -48,3 +48,39 @@ def unmount_under(directory: Path) -> None:
     targets = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
     for target in sorted(targets, key=len, reverse=True):
         subprocess.run(["umount", "-l", target], capture_output=True, check=False, timeout=30)
+
+
+# -- the `kubernetes` Service, for the operator's own pod ---------------------------------
+# Stands in for kube-proxy for the one Service a pod here uses: its in-cluster client
+# dials the `kubernetes` Service (10.0.0.1:443, the first address of the API server's
+# --service-cluster-ip-range; the pods' route to that range goes via the bridge), and one
+# DNAT rule, for packets arriving from the bridge only, sends it to the API server on
+# loopback. route_localnet on the bridge alone lets those packets reach 127.0.0.1; the
+# API server's own certificate names 10.0.0.1, so the client verifies it as usual.
+SERVICE_IP = "10.0.0.1"
+SERVICE_RANGE = "10.0.0.0/24"
+
+
+def _service_rule(api_port: int) -> list[str]:
+    return [
+        "PREROUTING", "-i", BRIDGE, "-d", SERVICE_IP, "-p", "tcp", "--dport", "443",
+        "-m", "comment", "--comment", "mosb-controller real node: the kubernetes Service",
+        "-j", "DNAT", "--to-destination", f"127.0.0.1:{api_port}",
+    ]  # fmt: skip
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
+    argv = ["iptables", "-w", "-t", "nat", *args]
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+
+
+def route_kubernetes_service(api_port: int) -> None:
+    Path(f"/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet").write_text("1")
+    if _iptables("-C", *_service_rule(api_port)).returncode != 0:
+        added = _iptables("-A", *_service_rule(api_port))
+        if added.returncode != 0:
+            raise RuntimeError(f"cannot route the kubernetes Service: {added.stderr.strip()}")
+
+
+def unroute_kubernetes_service(api_port: int) -> None:
+    _iptables("-D", *_service_rule(api_port))

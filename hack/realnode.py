@@ -109,7 +109,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
 def cni_config(work: Path) -> str:
     """The pods' network: the bridge with addresses from its subnet, no default route,
-    no masquerading: a pod reaches the bridge's address (this machine) and other pods."""
+    no masquerading: a pod reaches the bridge's address (this machine), other pods and
+    the `kubernetes` Service."""
     return json.dumps(
         {
             "cniVersion": "0.4.0",
@@ -126,6 +127,8 @@ def cni_config(work: Path) -> str:
                         "ranges": [
                             [{"subnet": nodenet.SUBNET, "rangeStart": nodenet.FIRST_POD_IP}]
                         ],
+                        # Service addresses via this machine (hack/nodenet.py)
+                        "routes": [{"dst": nodenet.SERVICE_RANGE, "gw": nodenet.BRIDGE_IP}],
                         "dataDir": str(work / "ipam"),
                     },
                 }
@@ -217,6 +220,7 @@ class RealNode:
         nodenet.ensure_bridge()
         self.images = nodeimages.push_all(self.registry)
         try:
+            nodenet.route_kubernetes_service(self.plane.apiserver_port)
             self._start_containerd(timeout)
             self._start_kubelet()
             fakenodes.wait_nodes_ready(self.plane.kubeconfig, [self.name], timeout)
@@ -284,6 +288,7 @@ class RealNode:
                     os.killpg(proc.popen.pid, signal.SIGKILL)
                 proc.popen.wait()
         self.processes.clear()
+        nodenet.unroute_kubernetes_service(self.plane.apiserver_port)
         if self._sysctls:
             restore_sysctls(self._sysctls)
         nodenet.unmount_under(self.workdir)

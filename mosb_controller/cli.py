@@ -158,8 +158,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import kopf  # imported here: the offline commands need no operator machinery
+    from kopf._core.engines.peering import Identity  # kopf exports no name for its type
 
     from mosb_controller.runtime import handlers
+    from mosb_controller.runtime.leader import default_identity
 
     settings = Settings.load(args)
     logs.configure(settings.log_format)
@@ -168,6 +170,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         standalone=True,
         namespaces=[settings.namespace],
         liveness_endpoint=settings.liveness or None,
+        # Without it kopf names itself after the user (getpass), and fails where the UID
+        # has no passwd entry: the image's 1001, OpenShift's arbitrary UIDs.
+        identity=Identity(default_identity()),
     )
     return 0
 

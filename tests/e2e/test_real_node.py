@@ -13,14 +13,16 @@ fails the run; elsewhere the tests skip saying what is missing.
 from __future__ import annotations
 
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from api import MOSB_ANNOTATION, ROLE_LABEL
-from hack import bases, kube_paths, localcluster, realnode
-from hack.localcluster import ARCHES, NAMESPACE, LocalCluster
+from hack import bases, kube_paths, localcluster, operatorimage, realnode
+from hack.localcluster import ARCHES, CA_CONFIGMAP, NAMESPACE, LocalCluster
 from hack.registry import missing_tools
 from tests.support.e2e import condition, digests, entries, mosbs, succeeded, wait
 from tests.support.podwatch import PodWatch
@@ -28,6 +30,7 @@ from tests.support.polling import require
 
 ARCH = "mosb-controller.io/arch"
 POOL = "real-four"
+OPERATOR_SELECTOR = "app.kubernetes.io/name=mosb-controller"
 OPERATOR_ARGS = ["--build-backoff-limit=0", "--no-node-timeout-seconds=60"]
 
 
@@ -57,7 +60,7 @@ def _pod_of(pods: PodWatch, mosb: str, role: str, arch: str | None = None) -> di
 
 def _kubectl(local: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [kube_paths.kubectl(), f"--kubeconfig={local.plane.kubeconfig}", "-n", NAMESPACE, *args],
+        [kube_paths.kubectl(), f"--kubeconfig={local.plane.kubeconfig}", *args],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
@@ -86,7 +89,7 @@ def test_scenario_one_amd64_build_and_push_on_the_real_node(
         mosb = wait(lambda: next(iter(mosbs(real, POOL)), None))["metadata"]["name"]
         amd64 = wait(lambda: _done(pods, mosb, "amd64"), 240, "the amd64 build pod finished")
         job = amd64["metadata"]["labels"]["job-name"]
-        logs = _kubectl(real, "logs", f"job/{job}")
+        logs = _kubectl(real, "-n", NAMESPACE, "logs", f"job/{job}")
         assert logs.returncode == 0, logs.stderr
         # buildah's own output, from containerd's log file through the kubelet
         assert "STEP" in logs.stdout and "uname -m" in logs.stdout, logs.stdout
@@ -150,3 +153,69 @@ def test_builder_image_without_buildah_fails_naming_the_cause(
     terminated = _ran_in_container(pod, node.name)
     assert terminated["exitCode"] != 0, terminated
     assert "buildah: command not found" in terminated["message"], terminated
+
+
+def _operator_pod(real: LocalCluster, image: str) -> dict[str, Any] | None:
+    """The Deployment's pod running `image`, once Running and Ready (its readiness probe,
+    the kubelet's GET of kopf's /healthz, passed)."""
+    listed = real.core.list_namespaced_pod(NAMESPACE, label_selector=OPERATOR_SELECTOR)
+    for item in listed.items:
+        pod: dict[str, Any] = real.client.sanitize_for_serialization(item)
+        conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions") or []}
+        if (
+            pod["spec"]["containers"][0]["image"] == image
+            and pod["status"].get("phase") == "Running"
+            and conditions.get("Ready") == "True"
+        ):
+            return pod
+    return None
+
+
+def test_operator_deployment_runs_on_the_real_node(real: LocalCluster, pods: PodWatch) -> None:
+    """`kubectl apply -k manifests/`, then the image and settings an admin of a private
+    registry sets: the kubelet runs the operator's image (built here from the project's
+    Containerfile) under the manifests' securityContext (non-root, read-only root, no
+    capabilities); the operator reaches the API server through the `kubernetes` Service
+    with its pod's token, builds, and serves its metrics on the pod's IP mid-build."""
+    node, harness, operator = real.node, real.harness, real.operator
+    assert node is not None and harness is not None and operator is not None
+    operator.stop()  # the earlier tests' operator process makes room for the Deployment
+    group = real.group("machineosconfigs")
+    real.custom.delete_cluster_custom_object(group, "v1", "machineosconfigs", "real-bad")
+    image = operatorimage.push(real.registry)
+    deployment = ("-n", NAMESPACE, "set")
+    for args in (
+        ("apply", "--server-side", "-k", str(kube_paths.ROOT / "manifests")),
+        (*deployment, "image", "deployment/mosb-controller", f"operator={image}"),
+        (*deployment, "env", "deployment/mosb-controller",
+         f"MOSB_REGISTRY_CA_CONFIGMAP={CA_CONFIGMAP}", "MOSB_BUILD_BACKOFF_LIMIT=0",
+         f"MOSB_BUILDER_IMAGE={node.images['builder-amd64']}"),
+    ):  # fmt: skip
+        done = _kubectl(real, *args)
+        assert done.returncode == 0, done.stderr
+    pod = wait(lambda: _operator_pod(real, image), 240, "the operator pod Running and Ready")
+    assert pod["spec"]["nodeName"] == node.name
+    assert pod["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
+
+    held = r"real-op-[0-9a-f]+-arm64-"
+    harness.hold.add(held)  # mid-build while arm64 is held
+    try:
+        real.add_pool("real-op", ARCHES)
+        real.apply_mosc("real-op", entries("LABEL io.mosb.e2e.arm=op"))
+        mosb = wait(lambda: next(iter(mosbs(real, "real-op")), None))["metadata"]["name"]
+        wait(lambda: _done(pods, mosb, "amd64"), 240, "the amd64 build pod finished")
+        url = f"http://{pod['status']['podIP']}:9090/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        samples = {
+            (s.name, s.labels.get("arch")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert samples[("mosb_arch_builds_succeeded_total", "amd64")] >= 1, text
+        assert condition(real.get("machineosbuilds", mosb), "Succeeded") != "True"
+    finally:
+        harness.hold.discard(held)
+    succeeded(real, "real-op")
+    again = _operator_pod(real, image)
+    assert again is not None and again["status"]["containerStatuses"][0]["restartCount"] == 0
