@@ -88,7 +88,7 @@ class LocalCluster:
         self.custom = kubernetes.client.CustomObjectsApi(self.client)
         ip = nodenet.BRIDGE_IP if real_node else "127.0.0.1"
         self.registry = LocalRegistry(self.workdir / "registry", port=registry_port, ip=ip)
-        self.node = RealNode(plane, self.registry, self.workdir / "node") if real_node else None
+        self.node = RealNode(plane, self.registry, self.workdir / "realnode") if real_node else None
         self.base_image = ""
         self.harness: NodeHarness | None = None
         self.operator: OperatorProcess | None = None

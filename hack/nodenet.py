@@ -13,6 +13,7 @@ of the machine never see traffic on it), so runs in parallel share it.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -59,12 +60,13 @@ def unmount_under(directory: Path) -> None:
 # API server's own certificate names 10.0.0.1, so the client verifies it as usual.
 SERVICE_IP = "10.0.0.1"
 SERVICE_RANGE = "10.0.0.0/24"
+SERVICE_COMMENT = "mosb-controller real node: the kubernetes Service"
 
 
 def _service_rule(api_port: int) -> list[str]:
     return [
         "PREROUTING", "-i", BRIDGE, "-d", SERVICE_IP, "-p", "tcp", "--dport", "443",
-        "-m", "comment", "--comment", "mosb-controller real node: the kubernetes Service",
+        "-m", "comment", "--comment", SERVICE_COMMENT,
         "-j", "DNAT", "--to-destination", f"127.0.0.1:{api_port}",
     ]  # fmt: skip
 
@@ -75,11 +77,15 @@ def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def route_kubernetes_service(api_port: int) -> None:
+    """Only while no other node runs (hack/nodehost.py `exclusive`): a killed run's rule,
+    to its API server's old port, is replaced."""
     Path(f"/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet").write_text("1")
-    if _iptables("-C", *_service_rule(api_port)).returncode != 0:
-        added = _iptables("-A", *_service_rule(api_port))
-        if added.returncode != 0:
-            raise RuntimeError(f"cannot route the kubernetes Service: {added.stderr.strip()}")
+    listed = _iptables("-S", "PREROUTING").stdout.splitlines()
+    for rule in (r for r in listed if SERVICE_COMMENT in r and r.startswith("-A ")):
+        _iptables("-D", *shlex.split(rule)[1:])
+    added = _iptables("-A", *_service_rule(api_port))
+    if added.returncode != 0:
+        raise RuntimeError(f"cannot route the kubernetes Service: {added.stderr.strip()}")
 
 
 def unroute_kubernetes_service(api_port: int) -> None:

@@ -14,8 +14,8 @@ root, certificates and pod logs, the CNI config and IP allocations. The processe
 their own sessions and die with their parent (hack/processes.py); `stop` removes the
 node's pods first so no container outlives it.
 
-The kubelet sets six kernel parameters it needs (vm.overcommit_memory=1,
-kernel.panic_on_oops=1, …); `stop` puts back the values the machine had.
+One node runs at a time on a machine; the kubelet's kernel parameters are put back and
+a killed run's leftovers removed (hack/nodehost.py).
 """
 
 from __future__ import annotations
@@ -26,28 +26,18 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import kubernetes
 from kubernetes.client import ApiException
 
-from hack import controlplane, fakenodes, kube_paths, nodeimages, nodenet
+from hack import controlplane, fakenodes, kube_paths, nodehost, nodeimages, nodenet
 from hack.clustercomponents import REAL_NODE
 from hack.processes import ControlPlaneError, Process, free_port, spawn
 from hack.registry import LocalRegistry
 
 CNI_BIN = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
-# What the kubelet sets at start (its container manager) unless they already hold.
-KUBELET_SYSCTLS = (
-    "vm/overcommit_memory",
-    "vm/panic_on_oom",
-    "kernel/panic",
-    "kernel/panic_on_oops",
-    "kernel/keys/root_maxkeys",
-    "kernel/keys/root_maxbytes",
-)
 SETUP_HINT = "run hack/setup.sh as root (containerd, runc, CNI plugins, kubelet, node images)"
 
 
@@ -165,33 +155,6 @@ def kubelet_config(work: Path, runtime: Path, port: int, healthz: int) -> str:
     return json.dumps(config)
 
 
-# The machine's own values of KUBELET_SYSCTLS while a node runs: a node that died
-# without `stop` (its test process killed) leaves them here for the next one to restore.
-SAVED_SYSCTLS = Path("/run/mosb-controller-realnode.sysctls.json")
-
-
-def read_sysctls(names: Sequence[str]) -> dict[str, str]:
-    return {n: (Path("/proc/sys") / n).read_text().strip() for n in names}
-
-
-def save_sysctls() -> dict[str, str]:
-    """The machine's values, saved before the kubelet changes them (kept if saved by a
-    node that never stopped: the current ones are then the kubelet's)."""
-    if SAVED_SYSCTLS.exists():
-        return dict(json.loads(SAVED_SYSCTLS.read_text()))
-    values = read_sysctls(KUBELET_SYSCTLS)
-    SAVED_SYSCTLS.write_text(json.dumps(values))
-    return values
-
-
-def restore_sysctls(values: dict[str, str]) -> None:
-    for name, value in values.items():
-        path = Path("/proc/sys") / name
-        if path.read_text().strip() != value:
-            path.write_text(value)
-    SAVED_SYSCTLS.unlink(missing_ok=True)
-
-
 class RealNode:
     """The node; `start()` returns once it is Ready and untainted, `stop()` ends it."""
 
@@ -204,6 +167,8 @@ class RealNode:
         self.processes: list[Process] = []
         self.images: dict[str, str] = {}  # name in hack/build-node-images.sh → reference
         self._sysctls: dict[str, str] = {}
+        self._held = contextlib.ExitStack()  # the machine's real-node lock while running
+        self._locked = False
 
     @property
     def socket(self) -> Path:
@@ -220,6 +185,10 @@ class RealNode:
         nodenet.ensure_bridge()
         self.images = nodeimages.push_all(self.registry)
         try:
+            self._held.enter_context(nodehost.exclusive())
+            self._locked = True
+            nodehost.reap_orphan_shims()  # a killed run's, now that no node runs
+            nodehost.remove_leftovers()
             nodenet.route_kubernetes_service(self.plane.apiserver_port)
             self._start_containerd(timeout)
             self._start_kubelet()
@@ -256,7 +225,7 @@ class RealNode:
             controlplane.kubeconfig_text(plane.url, plane.ca_file, user, plane.node_token)
         )
         kubeconfig.chmod(0o600)
-        self._sysctls = save_sysctls()
+        self._sysctls = nodehost.save_sysctls()
         argv = [
             str(kube_paths.cached_bin_dir() / "kubelet"),
             f"--config={config}",
@@ -290,8 +259,13 @@ class RealNode:
         self.processes.clear()
         nodenet.unroute_kubernetes_service(self.plane.apiserver_port)
         if self._sysctls:
-            restore_sysctls(self._sysctls)
+            nodehost.restore_sysctls(self._sysctls)
+            self._sysctls = {}
         nodenet.unmount_under(self.workdir)
+        if self._locked:  # no other node runs: what is left is ours
+            nodehost.remove_leftovers()
+        self._held.close()
+        self._locked = False
 
     def _drain(self, timeout: float = 60) -> None:
         config = kubernetes.client.Configuration()

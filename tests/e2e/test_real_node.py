@@ -41,7 +41,7 @@ def real() -> Iterator[LocalCluster]:
     require(bases.run_steps_missing(ARCHES), bases.SETUP_HINT)
     with localcluster.running(OPERATOR_ARGS, real_node=True) as local:
         yield local
-        print(f"real node's logs: {local.workdir / 'node'}")
+        print(f"real node's logs: {local.workdir / 'realnode'}")
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +193,20 @@ def test_operator_deployment_runs_on_the_real_node(real: LocalCluster, pods: Pod
     ):  # fmt: skip
         done = _kubectl(real, *args)
         assert done.returncode == 0, done.stderr
+    try:
+        _operator_pod_builds(real, pods, image)
+    except AssertionError as exc:
+        logs = [
+            _kubectl(real, "-n", NAMESPACE, "logs", "deployment/mosb-controller", *extra)
+            for extra in (("--previous",), ())
+        ]
+        tails = "\n".join(f"{d.stdout[-3000:]}{d.stderr[-500:]}" for d in logs)
+        raise AssertionError(f"{exc}\noperator pod's logs (previous, current):\n{tails}") from exc
+
+
+def _operator_pod_builds(real: LocalCluster, pods: PodWatch, image: str) -> None:
+    node, harness = real.node, real.harness
+    assert node is not None and harness is not None
     pod = wait(lambda: _operator_pod(real, image), 240, "the operator pod Running and Ready")
     assert pod["spec"]["nodeName"] == node.name
     assert pod["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
