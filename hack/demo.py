@@ -111,6 +111,10 @@ def main() -> int:
         "--mode", type=Mode, default=Mode(env("MOSB_DEMO_MODE", Mode.BUILDER.value)),
         help="builder, or alongside-mco (our own MOSC/MOSB group, a MachineConfig publishes)",
     )  # fmt: skip
+    parser.add_argument(
+        "--real-node", action="store_true", default=bool(env("MOSB_DEMO_REAL_NODE")),
+        help="amd64 on the real node (kubelet + containerd, hack/realnode.py); one node per arch",
+    )  # fmt: skip
     parser.add_argument("--once", action="store_true", help="stop after showing the result")
     parser.add_argument("--dir", type=Path, default=None, help="work dir (kubeconfig, logs)")
     parser.add_argument("--timeout", type=float, default=600)
@@ -123,9 +127,9 @@ def main() -> int:
                          + bases.SETUP_HINT)  # fmt: skip
     started = time.monotonic()
     options = {"workdir": args.dir, "registry_port": args.registry_port, "mode": args.mode}
-    with localcluster.running(**options) as local:
+    with localcluster.running(real_node=args.real_node, **options) as local:
         print(f"cluster, registry and operator up in {time.monotonic() - started:.1f}s")
-        local.add_pool("worker", arches, args.nodes_per_arch)
+        local.add_pool("worker", arches, 1 if args.real_node else args.nodes_per_arch)
         local.apply_mosc("worker", [("NoArch", CONTAINERFILE), ("ARM64", ARM64_CONTAINERFILE)])
         mosb = watch(local, "worker", args.timeout)
         kind = "machineosbuild" if args.mode is Mode.BUILDER else "mamosb"
