@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from api import (
     BASE_OS_CONTAINER_IMAGE_KEY,
@@ -33,7 +33,8 @@ from api import (
 )
 from api.enums import KernelType
 from mosb_controller.arch import ArchSummary
-from mosb_controller.planning import containerfile, hashing
+from mosb_controller.planning import clusterfiles, containerfile, hashing
+from mosb_controller.planning.clusterfiles import ClusterFiles
 from mosb_controller.planning.containerfile import OSContent
 
 NAME_HASH_LENGTH = 16
@@ -67,6 +68,9 @@ class BuildInputs:
     # Builder mode's OS content from the rendered config (upstream's template); None: the
     # plain form, where the MCD applies the rendered config on the node.
     os: OSContent | None = None
+    # What the cluster gives the build (registries files, RPM repositories): how it
+    # pulls, not what it builds, so in no identity or key.
+    cluster_files: ClusterFiles = field(default_factory=ClusterFiles)
 
     @property
     def homogeneous(self) -> bool:
@@ -160,10 +164,13 @@ def build_inputs(
         )
     files = _containerfiles(mosc, pool_name, pool_arches)
     repository = _repository(mosc)
+    cluster = _cluster_files(config, rendered)
     if isinstance(files, Refusal):
         return files
     if isinstance(repository, Refusal):
         return repository
+    if isinstance(cluster, Refusal):
+        return cluster
     pull = mosc.spec.base_image_pull_secret
     os: OSContent | None = None  # alongside-mco: the MCD applies the rendered config
     if mode is Mode.BUILDER and rendered is not None:
@@ -183,7 +190,15 @@ def build_inputs(
         pull_secret=pull.name if pull else None,
         config_in_identity=mode is Mode.BUILDER,
         os=os,
+        cluster_files=cluster,
     )
+
+
+def _cluster_files(config: str, rendered: MachineConfig | None) -> ClusterFiles | Refusal:
+    try:
+        return clusterfiles.from_rendered(rendered)
+    except ValueError as exc:
+        return Refusal(EventReason.INVALID_BUILD_INPUTS, f"MachineConfig {config}: {exc}")
 
 
 def release_base(configmap_data: Mapping[str, str] | None) -> str | None:

@@ -20,6 +20,7 @@ from api.names import (
     ROLE_LABEL,
 )
 from mosb_controller.arch import ARCH_LABEL, SUPPORTED_ARCHES, build_tolerations
+from mosb_controller.planning import clusterfiles
 from mosb_controller.planning.inputs import BuildInputs, short_name
 from mosb_controller.settings import Settings
 
@@ -94,6 +95,7 @@ def inputs_configmap(
         data[f"Containerfile.{arch}"] = inputs.rendered_containerfile(mosb, arch)
     for path, content in inputs.context_files().items():
         data[context_key(path)] = content
+    data |= inputs.cluster_files.configmap_data()  # registries files, RPM repositories
     meta = _meta(inputs_configmap_name(mosb), settings, mosb, uid, "inputs", None, inputs.mosc)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
@@ -121,6 +123,7 @@ def _common_env(settings: Settings) -> dict[str, str]:
         "MOSB_CA_DIR": CA_MOUNT if settings.registry_ca_configmap else "",
         "MOSB_IMAGE_FORMAT": settings.image_format,
         "MOSB_RESULT_FILE": "/dev/termination-log",
+        **clusterfiles.common_env(),
     }
 
 
@@ -128,18 +131,20 @@ def _volumes(
     meta: Any, push_secret: str, settings: Settings, extra: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Every pod's volumes: the scripts, the push secret, buildah's storage, the registry
-    CA when configured; then the Job's own."""
+    CA when configured, the cluster's registries files; then the Job's own."""
+    configmap = inputs_configmap_name(meta["annotations"][MOSB_ANNOTATION])
     volumes = [
         {
             "name": "scripts",
             "configMap": {
-                "name": inputs_configmap_name(meta["annotations"][MOSB_ANNOTATION]),
+                "name": configmap,
                 "defaultMode": 0o555,
                 "items": [{"key": n, "path": n} for n in sorted(script_files())],
             },
         },
         _secret_volume("push-secret", push_secret),
         {"name": "containers-storage", "emptyDir": {}},
+        clusterfiles.containers_volume(configmap),
         *extra,
     ]
     if settings.registry_ca_configmap:
@@ -160,6 +165,7 @@ def _mounts(settings: Settings, extra: list[dict[str, Any]]) -> list[dict[str, A
         {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
         {"name": "push-secret", "mountPath": PUSH_SECRET_MOUNT, "readOnly": True},
         {"name": "containers-storage", "mountPath": "/var/lib/containers"},
+        clusterfiles.containers_mount(),
         *extra,
     ]
     if settings.registry_ca_configmap:
@@ -230,7 +236,8 @@ def build_job(
     entitlement: str | None = None,
 ) -> dict[str, Any]:
     """The Job that builds `arch` natively on a node of that architecture; RUN steps see
-    the files of the Secret `entitlement` (if any) under /etc/pki/entitlement."""
+    the files of the Secret `entitlement` (if any) under /etc/pki/entitlement, and the
+    cluster's RPM repositories and keys (if any) at /etc/yum.repos.d, /etc/pki/rpm-gpg."""
     name = build_job_name(mosb, arch)
     meta = _meta(name, settings, mosb, uid, "build", arch, inputs.mosc)
     env = {
@@ -239,6 +246,7 @@ def build_job(
         "MOSB_TARGET_IMAGE": f"{inputs.repository}:{inputs.tag(mosb, arch)}",
         "MOSB_PULL_AUTHFILE": f"{PULL_SECRET_MOUNT}/{DOCKERCONFIG}" if inputs.pull_secret else "",
         "MOSB_ENTITLEMENT_DIR": ENTITLEMENT_MOUNT if entitlement else "",
+        **clusterfiles.build_env(inputs.cluster_files),
         **_common_env(settings),
     }
     items = [{"key": f"Containerfile.{arch}", "path": "Containerfile"}]
@@ -256,6 +264,8 @@ def build_job(
     if entitlement:
         volumes.append({"name": "entitlement", "secret": {"secretName": entitlement}})
         mounts.append({"name": "entitlement", "mountPath": ENTITLEMENT_MOUNT, "readOnly": True})
+    repos = clusterfiles.build_volumes(inputs.cluster_files, inputs_configmap_name(mosb))
+    volumes, mounts = volumes + repos[0], mounts + repos[1]
     pod_extra = {
         "nodeSelector": {ARCH_LABEL: arch, "kubernetes.io/os": "linux"},
         "tolerations": build_tolerations(arch),

@@ -13,6 +13,7 @@
 #   MOSB_TLS_VERIFY     true (default) | false
 #   MOSB_CA_DIR         optional directory of CA certificates (*.crt) to trust
 #   MOSB_IMAGE_FORMAT   oci (default) | docker; the per-arch images must be of that format
+#   MOSB_REGISTRIES_CONF optional path of the cluster's registries.conf (see common.sh)
 #   MOSB_RESULT_FILE    where the result goes (default /dev/termination-log)
 # Every per-arch image is checked first (exists, is a single image of the stated
 # architecture and format); nothing is pushed under the final tag unless all pass. Only
@@ -57,6 +58,7 @@ arch_ref_re="^${repo_re}@sha256:[0-9a-f]{64}\$"
 check_target_image
 check_push_authfile
 check_registry_settings
+check_containers_config
 
 arches=()
 refs=()
@@ -114,7 +116,8 @@ for i in "${!arches[@]}"; do
   a=${arches[$i]}
   r=${refs[$i]}
   echo "mosb: checking the linux/$a image $r"
-  if ! capture_step "$work/raw.$i" skopeo inspect --raw "${registry_opts[@]}" -- "docker://$r"; then
+  if ! capture_step "$work/raw.$i" skopeo "${regconf_opts[@]}" inspect --raw \
+    "${registry_opts[@]}" -- "docker://$r"; then
     if log_has "$not_found_re"; then
       problems+=("image for $a is missing: $r")
       continue
@@ -138,7 +141,7 @@ for i in "${!arches[@]}"; do
     problems+=("image for $a is not of format $image_format (found $kind): $r")
     continue
   fi
-  if ! capture_step "$work/platform.$i" skopeo inspect --no-tags \
+  if ! capture_step "$work/platform.$i" skopeo "${regconf_opts[@]}" inspect --no-tags \
     --format '{{.Os}}/{{.Architecture}}' "${registry_opts[@]}" -- "docker://$r"; then
     cause=$(target_cause)
     fail "reading the config of the image for $a ($r) failed${cause:+: $cause}; nothing was pushed to $target"
@@ -163,8 +166,8 @@ fi
 for i in "${!arches[@]}"; do
   a=${arches[$i]}
   r=${refs[$i]}
-  if ! run_step buildah manifest add --arch "$a" --os linux "${registry_opts[@]}" \
-    -- "$list_name" "docker://$r"; then
+  if ! run_step buildah "${regconf_opts[@]}" manifest add --arch "$a" --os linux \
+    "${registry_opts[@]}" -- "$list_name" "docker://$r"; then
     cause=$(target_cause)
     fail "adding the linux/$a image $r to the list failed${cause:+: $cause}"
   fi
@@ -172,8 +175,8 @@ done
 echo "mosb: pushing the manifest list of ${arches[*]} to $target"
 # No --all: in buildah 1.28 --all also copies every image of the list; without it only
 # the list itself is written (the images are already in this repository by digest).
-if ! run_step buildah manifest push --format "$manifest_format" "${registry_opts[@]}" \
-  --digestfile "$work/digest" -- "$list_name" "docker://$target"; then
+if ! run_step buildah "${regconf_opts[@]}" manifest push --format "$manifest_format" \
+  "${registry_opts[@]}" --digestfile "$work/digest" -- "$list_name" "docker://$target"; then
   cause=$(target_cause)
   fail "push of the manifest list to $target failed${cause:+: $cause}"
 fi
