@@ -7,7 +7,9 @@ A definite "no" (manifest unknown) lets the planner build; anything else that is
 tags of one repository are answered by one `skopeo list-tags` (a new MOSB asks for one
 tag per architecture), then `inspect --raw` only for the tags that exist (the digest). The
 credentials live in a 0600 temporary file for the duration of one call and never reach
-logs: skopeo's error text is reduced to one line that names no secret.
+logs: skopeo's error text is reduced to one line that names no secret. With the pool's
+registries.conf (from its rendered MachineConfig) skopeo reads as the build and push pods
+and the nodes do: through the same mirrors, with the same blocked and insecure registries.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cachetools import TTLCache
@@ -64,6 +66,7 @@ def split_tag(ref: str) -> tuple[str, str] | None:
 class Access:
     auth: bytes | None  # a .dockerconfigjson; None: anonymous
     ca: str | None = None  # PEM bundle the registry's certificate chains to, if any
+    registries_conf: str | None = None  # the pool's registries.conf; None: skopeo's own
 
 
 class Skopeo:
@@ -112,8 +115,13 @@ class Skopeo:
     def _argv(self, command: str, access: Access) -> Iterator[list[str]]:
         """skopeo's argv up to the image, with the credentials in a 0600 file meanwhile."""
         with tempfile.TemporaryDirectory(prefix="mosb-check-") as tmp:
+            conf = []
+            if access.registries_conf is not None:  # a global option: before the command
+                (Path(tmp) / "registries.conf").write_text(access.registries_conf)
+                conf = [f"--registries-conf={Path(tmp) / 'registries.conf'}"]
             argv = [
                 self.skopeo,
+                *conf,
                 command,
                 "--retry-times=1",
                 f"--tls-verify={'true' if self.tls_verify else 'false'}",
@@ -193,17 +201,22 @@ class ImageChecker:
         self.skopeo = Skopeo(tls_verify=settings.registry_tls_verify, skopeo=skopeo)
         # Only "exists" is cached, briefly: a "no" can turn into a "yes" the moment a build
         # pushes, and a stale "no" would rebuild what a retry should reuse.
-        self._found: TTLCache[str, ImageCheck] = TTLCache(maxsize=4096, ttl=60)
+        # By (registries.conf, reference): pools' mirrors may differ.
+        self._found: TTLCache[tuple[str, str], ImageCheck] = TTLCache(maxsize=4096, ttl=60)
         self._lock = threading.Lock()  # passes ask from several threads at once
 
     @property
     def calls(self) -> int:
         return self.skopeo.calls
 
-    def answers(self, refs: Sequence[str], push_secret: str) -> Mapping[str, ImageCheck]:
-        """Answers for `refs` (blocking: call it from a worker thread)."""
+    def answers(
+        self, refs: Sequence[str], push_secret: str, registries_conf: str | None = None
+    ) -> Mapping[str, ImageCheck]:
+        """Answers for `refs` (blocking: call it from a worker thread), read with the
+        pool's `registries_conf` if it has one."""
+        conf = hashlib.sha256((registries_conf or "").encode()).hexdigest()
         with self._lock:
-            known = {ref: self._found[ref] for ref in refs if ref in self._found}
+            known = {ref: self._found[conf, ref] for ref in refs if (conf, ref) in self._found}
         missing = [ref for ref in refs if ref not in known]
         fresh: dict[str, ImageCheck] = {}
         if missing:
@@ -211,12 +224,12 @@ class ImageChecker:
             fresh = (
                 dict.fromkeys(missing, access)
                 if isinstance(access, ImageCheck)
-                else self.skopeo.answers(missing, access)
+                else self.skopeo.answers(missing, replace(access, registries_conf=registries_conf))
             )
             with self._lock:
                 for ref, answer in fresh.items():
                     if answer.state == RegistryAnswer.EXISTS:
-                        self._found[ref] = answer
+                        self._found[conf, ref] = answer
         return {ref: fresh.get(ref) or known[ref] for ref in refs}
 
     def access(self, push_secret: str) -> Access | ImageCheck:

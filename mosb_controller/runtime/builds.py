@@ -33,6 +33,7 @@ from mosb_controller.arch import ClusterRecord
 from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.kube import Writer, api_status
 from mosb_controller.cluster.secrets import SecretStore
+from mosb_controller.planning import clusterfiles
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.buildsecrets import SECRET_REFUSALS
 from mosb_controller.planning.events import MOSB_KIND, MOSC_KIND, EventSpec
@@ -205,8 +206,10 @@ class BuildLoop:
         obs = await self._api(self.secret_store.observe, obs)  # those outside our namespace
         plan = plan_mosc(obs)
         if plan.image_checks:  # ask the registry until the plan asks nothing new
-            ask = functools.partial(
-                self.checker.answers, push_secret=obs.mosc.spec.rendered_image_push_secret.name
+            ask = functools.partial(  # with the pool's registries.conf, as the builds read
+                self.checker.answers,
+                push_secret=obs.mosc.spec.rendered_image_push_secret.name,
+                registries_conf=clusterfiles.registries_conf(obs.rendered),
             )
             loop = asyncio.get_running_loop()
             settled = functools.partial(settle, obs, ask, first=plan)

@@ -13,7 +13,9 @@ from hack import registry
 from mosb_controller.cluster.imagecheck import ImageChecker, split_tag
 from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
 from mosb_controller.settings import Settings
+from tests.support import mirrors
 from tests.support.kubelet import push_arch_image
+from tests.support.polling import require
 
 
 class SecretsOnHand:
@@ -91,3 +93,19 @@ def test_a_registry_that_does_not_answer_is_unknown_not_absent(
     check = checker(reg)
     refs = ["127.0.0.1:1/ocl/x:a", "127.0.0.1:1/ocl/x:b"]
     assert {a.state for a in check_all(check, refs, "push")} == {RegistryAnswer.UNKNOWN}
+
+
+def test_the_checks_read_through_the_pools_registries_conf(reg: registry.LocalRegistry) -> None:
+    """A digest under a registry that cannot be reached exists through the pool's mirror
+    (tests/support/mirrors.py), as the build pulls it; without the mirror it is unknown."""
+    require(mirrors.resolvable(), "a resolver that answers NXDOMAIN for .invalid names")
+    seeded = registry.seed_base_image(reg, "ocp/mirrored", ("amd64",), flavour="scratch")
+    ref = mirrors.mirrored_base(reg, seeded)
+    conf = mirrors.registries_conf(f"{reg.host}/ocp/mirrored")
+    check = checker(reg)
+    found = check.answers([ref], "push", registries_conf=conf)[ref]
+    assert found.state == RegistryAnswer.EXISTS
+    assert found.digest == ref.rpartition("@")[2]
+    unmirrored = check.answers([ref], "push")[ref]  # "exists" is cached per registries.conf
+    assert unmirrored.state == RegistryAnswer.UNKNOWN
+    assert "quay.invalid" in unmirrored.detail
