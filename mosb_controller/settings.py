@@ -100,6 +100,20 @@ class Settings(BaseModel):
         "under /etc/pki/entitlement (OpenShift: openshift-config-managed/etc-pki-entitlement); "
         "empty or absent: builds run without it.",
     )
+    yum_repos_configmap: str = Field(
+        default="",
+        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        description="namespace/name of a ConfigMap of .repo files that RUN steps see in "
+        "/etc/yum.repos.d (OpenShift: openshift-config-managed/etc-yum-repos-d); empty or "
+        "absent: builds run without it.",
+    )
+    rpm_gpg_configmap: str = Field(
+        default="",
+        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        description="namespace/name of a ConfigMap of RPM GPG keys that RUN steps see in "
+        "/etc/pki/rpm-gpg (OpenShift: openshift-config-managed/etc-pki-rpm-gpg); empty or "
+        "absent: builds run without it.",
+    )
     image_format: str = Field(
         default="oci", pattern="^(oci|docker)$", description="Image and list format: oci or docker."
     )

@@ -246,3 +246,7 @@ class Observed:
     named_secrets: Mapping[str, str] | None = None
     global_pull_secret: str | None = None  # its type; None: not configured or absent
     entitlement: bool = False  # the configured entitlement Secret exists
+    # The configured RPM repositories' and keys' ConfigMaps: file name → content; empty
+    # when not configured or absent.
+    yum_repos: Mapping[str, str] = field(default_factory=dict)
+    rpm_gpg: Mapping[str, str] = field(default_factory=dict)

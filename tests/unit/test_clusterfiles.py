@@ -142,3 +142,26 @@ def test_the_inputs_configmap_name_is_what_the_jobs_mount() -> None:
     volume = clusterfiles.containers_volume(jobspec.inputs_configmap_name("m"))
     assert volume["configMap"]["name"] == "m-inputs"
     assert [i["key"] for i in volume["configMap"]["items"]] == ["registries.conf", "policy.json"]
+
+
+def test_rpm_repositories_and_keys_are_mounted_into_build_jobs_when_they_exist() -> None:
+    repo, key = "[rhel]\nbaseurl=https://cdn.example.com/rhel\n", "-----BEGIN PGP-----\n"
+    obs = observed(yum_repos={"redhat.repo": repo}, rpm_gpg={"RPM-GPG-KEY-redhat": key})
+    _, mosb = created(obs)
+    (configmap,) = plan_mosc(replace(obs, mosbs={mosb.name: mosb})).create_configmaps
+    assert configmap["data"]["yum.repos.d.redhat.repo"] == repo
+    assert configmap["data"]["rpm-gpg.RPM-GPG-KEY-redhat"] == key
+    for job in progress(obs, mosb, {}, {}).create_jobs:
+        volumes = {v["name"]: v["configMap"] for v in _spec(job)["volumes"] if "configMap" in v}
+        assert volumes["yum-repos"]["items"] == [
+            {"key": "yum.repos.d.redhat.repo", "path": "redhat.repo"}
+        ]
+        assert volumes["rpm-gpg"]["name"] == configmap["metadata"]["name"]
+        assert volumes["rpm-gpg"]["optional"] is True
+        mounts, env = _mounts(job), _env(job)
+        assert mounts["yum-repos"] == env["MOSB_YUM_REPOS_DIR"] == "/etc/mosb/yum.repos.d"
+        assert mounts["rpm-gpg"] == env["MOSB_RPM_GPG_DIR"] == "/etc/mosb/rpm-gpg"
+    # absent (or not configured): the builds proceed without them
+    for job in progress(observed(), mosb, {}, {}).create_jobs:
+        assert not {"yum-repos", "rpm-gpg"} & set(_mounts(job))
+        assert _env(job)["MOSB_YUM_REPOS_DIR"] == _env(job)["MOSB_RPM_GPG_DIR"] == ""
