@@ -11,16 +11,15 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import kubernetes
 import pytest
-from kubernetes.client import ApiException
 
 from api.names import BUILD_OBJECT_LABEL
-from hack import bases, controlplane, operatoridentity
+from hack import bases, controlplane
 from hack.localcluster import ARCHES, NAMESPACE, LocalCluster
 from hack.registry import missing_tools
 from mosb_controller.planning import buildsecrets
 from tests.support.e2e import entries, succeeded, wait
+from tests.support.grants import ignore_conflict, readable_by_the_operator
 from tests.support.polling import require
 
 MCO_NAMESPACE = "openshift-machine-config-operator"
@@ -31,31 +30,6 @@ ARGS = [
     f"--secrets-namespace={MCO_NAMESPACE}",
     f"--global-pull-secret={CONFIG_NAMESPACE}/pull-secret",
 ]
-
-
-def _ignore_conflict(create: Any, *args: Any) -> None:
-    try:
-        create(*args)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-
-
-def _readable_by_the_operator(client: kubernetes.client.ApiClient, namespace: str) -> None:
-    """What a Role in those namespaces must grant the operator: get on Secrets (the
-    OpenShift overlay has one for openshift-config/pull-secret)."""
-    rbac = kubernetes.client.RbacAuthorizationV1Api(client)
-    role = {"metadata": {"name": "mosb-secrets"},
-            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}  # fmt: skip
-    binding = {
-        "metadata": {"name": "mosb-secrets"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                    "name": "mosb-secrets"},
-        "subjects": [{"kind": "ServiceAccount", "name": operatoridentity.SERVICE_ACCOUNT,
-                      "namespace": NAMESPACE}],
-    }  # fmt: skip
-    _ignore_conflict(rbac.create_namespaced_role, namespace, role)
-    _ignore_conflict(rbac.create_namespaced_role_binding, namespace, binding)
 
 
 def _secret(name: str, kind: str, key: str, document: object) -> dict[str, Any]:
@@ -70,14 +44,13 @@ def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
     made = LocalCluster(cluster).start(with_operator=False)
     auths = json.loads(made.registry.dockerconfigjson())["auths"]
     for namespace in (MCO_NAMESPACE, CONFIG_NAMESPACE):
-        _ignore_conflict(made.core.create_namespace, {"metadata": {"name": namespace}})
-        _readable_by_the_operator(made.client, namespace)
+        readable_by_the_operator(made.client, namespace)
     for namespace, body in (
         (MCO_NAMESPACE, _secret(PUSH, "kubernetes.io/dockercfg", ".dockercfg", auths)),
         (CONFIG_NAMESPACE, _secret("pull-secret", "kubernetes.io/dockerconfigjson",
                                    ".dockerconfigjson", {"auths": auths})),
     ):  # fmt: skip
-        _ignore_conflict(made.core.create_namespaced_secret, namespace, body)
+        ignore_conflict(made.core.create_namespaced_secret, namespace, body)
     made.start_operator(ARGS)
     yield made
     made.stop()
