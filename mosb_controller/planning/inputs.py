@@ -35,6 +35,7 @@ from api.enums import KernelType
 from mosb_controller.arch import ArchSummary
 from mosb_controller.planning import containerfile, hashing
 from mosb_controller.planning.containerfile import OSContent
+from mosb_controller.settings import DEFAULT_BUILDER_IMAGE
 
 NAME_HASH_LENGTH = 16
 MAX_LABEL = 63
@@ -67,6 +68,7 @@ class BuildInputs:
     # Builder mode's OS content from the rendered config (upstream's template); None: the
     # plain form, where the MCD applies the rendered config on the node.
     os: OSContent | None = None
+    builder_image: str = DEFAULT_BUILDER_IMAGE  # the Jobs' image (planning/builderimage.py)
 
     @property
     def homogeneous(self) -> bool:

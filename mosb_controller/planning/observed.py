@@ -246,3 +246,4 @@ class Observed:
     named_secrets: Mapping[str, str] | None = None
     global_pull_secret: str | None = None  # its type; None: not configured or absent
     entitlement: bool = False  # the configured entitlement Secret exists
+    mco_image: str | None = None  # the MCO's image, when its images ConfigMap is configured
