@@ -253,11 +253,10 @@ class BuildLoop:
                 meta["name"],
                 extra=build_fields(mosc, plan.mosb_name, arch),
             )
-        # The inputs first (the pods mount them), then every Job at once.
-        for body in plan.create_configmaps:
-            await run(w.create_namespaced, body)
+        # The inputs and Secret copies first, at once (the pods mount them), then every Job.
         await asyncio.gather(
-            *(run(self.secret_store.make_copy, c, self.settings) for c in plan.copy_secrets)
+            *(run(w.create_namespaced, body) for body in plan.create_configmaps),
+            *(run(self.secret_store.make_copy, c, self.settings) for c in plan.copy_secrets),
         )
         await asyncio.gather(*(run(w.create_namespaced, body) for body in plan.create_jobs))
         await self._write_records(obs, plan)
