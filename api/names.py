@@ -56,6 +56,12 @@ MACHINE_CONFIG_ROLE_LABEL = "machineconfiguration.openshift.io/role"
 OSIMAGEURL_NAMESPACE = "openshift-machine-config-operator"
 OSIMAGEURL_CONFIGMAP = "machine-config-osimageurl"
 BASE_OS_CONTAINER_IMAGE_KEY = "baseOSContainerImage"
+# The MCO's ConfigMap naming the release payload's images, its key (a JSON document) and
+# that document's field naming the MCO's own image: upstream's builder image (multi-arch,
+# in every mirror of the payload), used here on OpenShift when no builder image is set.
+MCO_IMAGES_CONFIGMAP = "machine-config-operator-images"
+MCO_IMAGES_KEY = "images.json"
+MCO_IMAGE_FIELD = "machineConfigOperator"
 # Labels the builder sets on a MachineOSBuild (MCO build/utils.GetMachineOSBuildLabels).
 TARGET_MACHINE_CONFIG_POOL_LABEL = "machineconfiguration.openshift.io/target-machine-config-pool"
 RENDERED_MACHINE_CONFIG_LABEL = "machineconfiguration.openshift.io/rendered-machine-config"

@@ -136,9 +136,14 @@ class Scenario:
                 data[vol["name"]] = objects[key]
         return data
 
-    def run(self, job: Mapping[str, Any], workdir: Path) -> podrunner.PodOutcome:
+    def run(
+        self, job: Mapping[str, Any], workdir: Path, extra_env: Mapping[str, str] | None = None
+    ) -> podrunner.PodOutcome:
+        """Run the Job's pod; `extra_env` plays what the image sets (e.g. its PATH)."""
         assert job["kind"] == "Job" and job["metadata"]["namespace"] == NAMESPACE
-        return podrunner.run_pod(job, self.volume_data(job), workdir=workdir, timeout=POD_TIMEOUT)
+        return podrunner.run_pod(
+            job, self.volume_data(job), workdir=workdir, extra_env=extra_env, timeout=POD_TIMEOUT
+        )
 
 
 def scenario(

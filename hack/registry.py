@@ -33,7 +33,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -471,6 +471,7 @@ def seed_base_image(
     content: str = "",
     payload_bytes: int = 0,
     flavour: str = "userland",
+    files: Callable[[str], Mapping[str, str]] | None = None,
 ) -> str:
     """Push a small multi-arch base image (an OCI index) to ``<host>/<repo>:<tag>``.
 
@@ -479,7 +480,8 @@ def seed_base_image(
     are not built or ``flavour`` is ``scratch``, empty; on top one copied file naming its
     architecture (so every architecture has a distinct layer) and ``--arch`` in its config;
     ``payload_bytes`` > 0 adds a file of that many random (incompressible) bytes, for
-    measurements where a re-uploaded layer must show. Returns ``<host>/<repo>:<tag>``.
+    measurements where a re-uploaded layer must show; ``files(arch)`` adds files (path →
+    text) to that architecture's image. Returns ``<host>/<repo>:<tag>``.
     """
     target = f"{registry.host}/{repo}:{tag}"
     with buildah_store("mosb-seed-") as b:
@@ -503,6 +505,9 @@ def seed_base_image(
             if payload_bytes > 0:
                 (ctx / "payload").write_bytes(os.urandom(payload_bytes))
                 b("copy", ctr, str(ctx / "payload"), "/usr/share/mosb-test/payload")
+            for n, (path, text) in enumerate(sorted((files(arch) if files else {}).items())):
+                (ctx / f"file-{n}").write_text(text)
+                b("copy", ctr, str(ctx / f"file-{n}"), path)
             b("config", "--arch", arch, "--os", "linux",
               "--label", f"io.mosb.test.base-arch={arch}", ctr)  # fmt: skip
             b("commit", "--format", "oci", ctr, f"localhost/seed-{arch}:{tag}")

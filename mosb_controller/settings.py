@@ -14,8 +14,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api import OSIMAGEURL_CONFIGMAP, OSIMAGEURL_NAMESPACE, Mode
+from api.names import MCO_IMAGE_FIELD, MCO_IMAGES_CONFIGMAP, MCO_IMAGES_KEY
 
 ENV_PREFIX = "MOSB_"
+# The build and push Jobs' image on a plain cluster (on OpenShift: the MCO's, discovered).
+DEFAULT_BUILDER_IMAGE = "quay.io/buildah/stable:v1.38"
+NAMESPACED_NAME = "^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$"  # a namespace/name setting, or empty
 NEGATABLE = {"leader_election", "pause_pools_on_upgrade", "prune_images"}  # --x / --no-x
 
 
@@ -69,8 +73,18 @@ class Settings(BaseModel):
         description="kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz; empty: none.",
     )
     builder_image: str = Field(
-        default="quay.io/buildah/stable:v1.38",
-        description="Image of the build and push Jobs: multi-architecture, with bash and buildah.",
+        default="",
+        description="Image of the build and push Jobs: multi-architecture, with bash, "
+        "coreutils, grep, sed and buildah; empty: the MCO's own image when "
+        f"--mco-images-configmap is set, else {DEFAULT_BUILDER_IMAGE}.",
+    )
+    mco_images_configmap: str = Field(
+        default="",
+        pattern=NAMESPACED_NAME,
+        description="namespace/name of the MCO's ConfigMap of the payload's images (key "
+        f"{MCO_IMAGES_KEY}, field {MCO_IMAGE_FIELD}): that image builds when --builder-image "
+        f"is empty, as upstream's (OpenShift: {OSIMAGEURL_NAMESPACE}/{MCO_IMAGES_CONFIGMAP}); "
+        "empty: none.",
     )
     build_cpu: str = Field(default="1", description="CPU request of a build container.")
     build_memory: str = Field(default="2Gi", description="Memory request of a build container.")
@@ -88,14 +102,14 @@ class Settings(BaseModel):
     )
     global_pull_secret: str = Field(
         default="",
-        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        pattern=NAMESPACED_NAME,
         description="namespace/name of the cluster's pull secret, for the base image when a "
         "MachineOSConfig names no baseImagePullSecret (OpenShift: openshift-config/pull-secret); "
         "empty: none.",
     )
     entitlement_secret: str = Field(
         default="",
-        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        pattern=NAMESPACED_NAME,
         description="namespace/name of the RHEL entitlement Secret whose files RUN steps see "
         "under /etc/pki/entitlement (OpenShift: openshift-config-managed/etc-pki-entitlement); "
         "empty or absent: builds run without it.",

@@ -15,6 +15,7 @@ and the nodes do: through the same mirrors, with the same blocked and insecure r
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ import subprocess
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,8 +33,8 @@ from cachetools import TTLCache
 
 from api import ImageReference
 from mosb_controller.cluster.kube import Writer
-from mosb_controller.planning import buildsecrets
-from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
+from mosb_controller.planning import buildsecrets, clusterfiles
+from mosb_controller.planning.observed import ImageCheck, Observed, RegistryAnswer
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,15 @@ class ImageChecker:
     @property
     def calls(self) -> int:
         return self.skopeo.calls
+
+    def asker(self, obs: Observed) -> Callable[[Sequence[str]], Mapping[str, ImageCheck]]:
+        """The planner's questions about `obs`'s MOSC answered with its push secret, read
+        through its pool's registries.conf, as the builds read."""
+        return functools.partial(
+            self.answers,
+            push_secret=obs.mosc.spec.rendered_image_push_secret.name,
+            registries_conf=clusterfiles.registries_conf(obs.rendered),
+        )
 
     def answers(
         self, refs: Sequence[str], push_secret: str, registries_conf: str | None = None

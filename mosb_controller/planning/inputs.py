@@ -36,6 +36,7 @@ from mosb_controller.arch import ArchSummary
 from mosb_controller.planning import clusterfiles, containerfile, hashing
 from mosb_controller.planning.clusterfiles import ClusterFiles
 from mosb_controller.planning.containerfile import OSContent
+from mosb_controller.settings import DEFAULT_BUILDER_IMAGE
 
 NAME_HASH_LENGTH = 16
 MAX_LABEL = 63
@@ -68,6 +69,7 @@ class BuildInputs:
     # Builder mode's OS content from the rendered config (upstream's template); None: the
     # plain form, where the MCD applies the rendered config on the node.
     os: OSContent | None = None
+    builder_image: str = DEFAULT_BUILDER_IMAGE  # the Jobs' image (planning/builderimage.py)
     # What the cluster gives the build (registries files, RPM repositories): how it
     # pulls, not what it builds, so in no identity or key.
     cluster_files: ClusterFiles = field(default_factory=ClusterFiles)

@@ -174,11 +174,16 @@ def _mounts(settings: Settings, extra: list[dict[str, Any]]) -> list[dict[str, A
 
 
 def _container(
-    name: str, script: str, env: dict[str, str], mounts: list[dict[str, Any]], settings: Settings
+    name: str,
+    image: str,
+    script: str,
+    env: dict[str, str],
+    mounts: list[dict[str, Any]],
+    settings: Settings,
 ) -> dict[str, Any]:
     return {
         "name": name,
-        "image": settings.builder_image,
+        "image": image,
         "command": ["/bin/bash", f"{SCRIPTS_MOUNT}/{script}"],
         "env": _env(env),
         "volumeMounts": mounts,
@@ -198,7 +203,7 @@ def _container(
 
 def _job(
     meta: Any,
-    push_secret: str,
+    inputs: BuildInputs,
     settings: Settings,
     container: str,
     script: str,
@@ -212,8 +217,12 @@ def _job(
         "restartPolicy": "Never",
         "serviceAccountName": settings.build_service_account,
         "automountServiceAccountToken": False,
-        "containers": [_container(container, script, env, _mounts(settings, mounts), settings)],
-        "volumes": _volumes(meta, push_secret, settings, volumes),
+        "containers": [
+            _container(
+                container, inputs.builder_image, script, env, _mounts(settings, mounts), settings
+            )
+        ],
+        "volumes": _volumes(meta, inputs.push_secret, settings, volumes),
         **pod_extra,
     }
     return {
@@ -270,9 +279,7 @@ def build_job(
         "nodeSelector": {ARCH_LABEL: arch, "kubernetes.io/os": "linux"},
         "tolerations": build_tolerations(arch),
     }
-    return _job(
-        meta, inputs.push_secret, settings, "build", "build.sh", env, volumes, mounts, pod_extra
-    )
+    return _job(meta, inputs, settings, "build", "build.sh", env, volumes, mounts, pod_extra)
 
 
 def push_job(
@@ -290,4 +297,4 @@ def push_job(
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [t for arch in SUPPORTED_ARCHES for t in build_tolerations(arch)],
     }
-    return _job(meta, inputs.push_secret, settings, "push", "push.sh", env, [], [], pod_extra)
+    return _job(meta, inputs, settings, "push", "push.sh", env, [], [], pod_extra)

@@ -250,3 +250,4 @@ class Observed:
     # when not configured or absent.
     yum_repos: Mapping[str, str] = field(default_factory=dict)
     rpm_gpg: Mapping[str, str] = field(default_factory=dict)
+    mco_image: str | None = None  # the MCO's image, when its images ConfigMap is configured

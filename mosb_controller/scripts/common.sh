@@ -160,10 +160,11 @@ check_registry_settings() {
 # MOSB_REGISTRIES_CONF and MOSB_SIGNATURE_POLICY: where the cluster's registries.conf and
 # policy.json (from the pool's rendered MachineConfig) are; each is used when it is there
 # and not empty, else the builder image's own applies, as without them. Sets
-# regconf_opts (a global option of buildah and of skopeo: skopeo 1.9 ignores
-# CONTAINERS_REGISTRIES_CONF), policy_opts (buildah bud's, for pulling the base: a
-# signature policy is about what is pulled, as on the nodes) and policy_source (for
-# messages).
+# regconf_opts (buildah's global option, before the subcommand: a flag, not
+# CONTAINERS_REGISTRIES_CONF, so each call shows what it reads with, as the operator's
+# skopeo calls must: skopeo 1.9 ignores that variable), policy_opts (buildah bud's, for
+# pulling the base: a signature policy is about what is pulled, as on the nodes) and
+# policy_source (for messages).
 check_containers_config() {
   local conf=${MOSB_REGISTRIES_CONF:-} policy=${MOSB_SIGNATURE_POLICY:-}
   regconf_opts=()

@@ -22,11 +22,10 @@ import copy
 import http.client
 import http.server
 import json
-import os
 import re
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -56,23 +55,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS_DIR = ROOT / "mosb_controller" / "scripts"
 MOSB_LABEL = "machineconfiguration.openshift.io/machine-os-build"
 CONFIG_LABEL = "machineconfiguration.openshift.io/rendered-machine-config"
-
-
-# -- tools ------------------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def _tools() -> None:
-    missing = registry.missing_tools()
-    if missing:
-        message = f"registry tests need {', '.join(missing)} on PATH (Debian: hack/setup.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def reg() -> Iterator[registry.LocalRegistry]:
-    with registry.LocalRegistry() as r:
-        yield r
 
 
 @pytest.fixture(scope="module")
