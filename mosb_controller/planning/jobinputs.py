@@ -16,7 +16,13 @@ CHECKS = (buildsecrets.check, builderimage.check)
 
 def job_inputs(obs: Observed) -> BuildInputs | Refusal:
     inputs = build_inputs(
-        obs.mosc, obs.pool, obs.rendered, obs.pool_arches, obs.settings.mode, obs.release_base
+        obs.mosc,
+        obs.pool,
+        obs.rendered,
+        obs.pool_arches,
+        obs.settings.mode,
+        obs.release_base,
+        obs.network,
     )
     for check in CHECKS:
         if isinstance(inputs, Refusal):

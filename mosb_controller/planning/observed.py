@@ -38,6 +38,7 @@ from api.names import (
     ROLE_LABEL,
 )
 from mosb_controller.arch import ArchSummary
+from mosb_controller.planning.network import NO_NETWORK, ClusterNetwork
 from mosb_controller.settings import Settings
 
 
@@ -247,3 +248,4 @@ class Observed:
     global_pull_secret: str | None = None  # its type; None: not configured or absent
     entitlement: bool = False  # the configured entitlement Secret exists
     mco_image: str | None = None  # the MCO's image, when its images ConfigMap is configured
+    network: ClusterNetwork = NO_NETWORK  # proxy and CAs (read by the build loop)
