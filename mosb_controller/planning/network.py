@@ -36,9 +36,10 @@ class ClusterNetwork:
     trust: Mapping[str, str] = field(default_factory=dict)  # CA file name → PEM
 
     def proxy_env(self) -> dict[str, str]:
-        """The proxy as a process environment: both spellings, because Go (buildah,
-        skopeo) reads either but curl and others in RUN steps only the lowercase
-        `http_proxy`; buildah passes both into RUN steps."""
+        """The proxy as a process environment, in both spellings: buildah and skopeo (Go)
+        read either, and buildah hands RUN steps the proxy variables it was given
+        (`--http-proxy`, on by default), where curl, and dnf through libcurl, read only
+        the lowercase `http_proxy`. upstream sets the uppercase names only."""
         return {k: v for name, v in self.proxy.items() for k in (name, name.lower())}
 
     @property

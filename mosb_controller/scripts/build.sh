@@ -22,7 +22,7 @@
 #                       RUN steps see them under /etc/pki/entitlement, not in the image
 #   MOSB_RESULT_FILE    where the result goes (default /dev/termination-log)
 #   HTTP_PROXY, HTTPS_PROXY, NO_PROXY (and lowercase) optional: the cluster proxy, used
-#                       by buildah itself and passed on as build args of those names
+#                       by buildah itself and in RUN steps, and build args of those names
 # Result: on success exactly the pushed manifest digest "sha256:<64 hex>" (no newline);
 # on failure "error: <cause>" and the last lines of the failing command's output
 # (under 2048 bytes), and a non-zero exit code.

@@ -75,7 +75,7 @@ def test_trust_files_one_per_source_the_bundles_joined() -> None:
 
 
 # -- the Jobs -----------------------------------------------------------------------------
-def test_build_and_push_pods_get_the_proxy_both_spellings() -> None:
+def test_build_and_push_pods_get_the_proxy_in_both_spellings() -> None:
     inputs = replace(builder_inputs(), network=NET)
     jobs = [
         jobspec.build_job(inputs, "worker-abc", "uid", "arm64", SETTINGS),
