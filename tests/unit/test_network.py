@@ -9,8 +9,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiException
 from pydantic import ValidationError
 
+from mosb_controller.cluster.network import NetworkReader
 from mosb_controller.planning import containerfile, network
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.inputs import BuildInputs, build_inputs
@@ -146,3 +148,63 @@ def test_a_proxy_or_ca_change_rebuilds_nothing() -> None:
     before, after = builder_inputs(), builder_inputs(NET)
     assert before.mosb_name() == after.mosb_name()
     assert [before.arch_key(a) for a in ARCHES] == [after.arch_key(a) for a in ARCHES]
+
+
+# -- reading them (cluster/network.py), from a stand-in for the API ----------------------
+class OnHand:
+    """The reads NetworkReader makes, answered from memory: a Proxy and ConfigMaps."""
+
+    def __init__(self, proxy: dict[str, Any] | None, configmaps: dict[tuple[str, str], str]):
+        self.proxy, self.configmaps, self.reads = proxy, configmaps, 0
+        self.custom = self
+
+    def get_cluster_custom_object(self, group: str, version: str, plural: str, name: str) -> Any:
+        self.reads += 1
+        if self.proxy is None or (group, plural, name) != ("config.openshift.io", "proxies",
+                                                           "cluster"):  # fmt: skip
+            raise ApiException(status=404)
+        return self.proxy
+
+    def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        pem = self.configmaps.get((namespace, name))
+        key = "service-ca.crt" if name == "openshift-service-ca.crt" else "ca-bundle.crt"
+        return None if pem is None else {key: pem}
+
+
+OPENSHIFT = Settings(
+    namespace="mosb",
+    cluster_proxy="cluster",
+    additional_trust_bundle="openshift-config/user-ca-bundle",
+    service_ca_configmap="openshift-service-ca.crt",
+)
+
+
+def read(api: OnHand, settings: Settings = OPENSHIFT) -> ClusterNetwork:
+    return NetworkReader(api, settings).read()  # type: ignore[arg-type]
+
+
+def test_the_reader_takes_the_status_and_joins_a_different_trusted_ca() -> None:
+    proxy: dict[str, Any] = {
+        "spec": {"httpProxy": "http://not-yet:1", "trustedCA": {"name": "proxy-ca"}},
+        "status": {"httpProxy": "http://p:3128"},
+    }
+    api = OnHand(proxy, {("openshift-config", "user-ca-bundle"): USER_CA,
+                         ("openshift-config", "proxy-ca"): "proxy\n",
+                         ("mosb", "openshift-service-ca.crt"): SERVICE_CA})  # fmt: skip
+    found = read(api)
+    assert found.proxy == {"HTTP_PROXY": "http://p:3128"}
+    assert found.trust == {"user-ca-bundle.crt": USER_CA + "proxy\n",
+                           "service-ca.crt": SERVICE_CA + "\n"}  # fmt: skip
+    # trustedCA naming user-ca-bundle itself: not twice
+    proxy["spec"]["trustedCA"] = {"name": "user-ca-bundle"}
+    assert read(api).trust["user-ca-bundle.crt"] == USER_CA
+
+
+def test_the_reader_without_a_proxy_or_bundles_gives_nothing_and_reads_once_a_while() -> None:
+    api = OnHand(None, {})
+    assert read(api) == ClusterNetwork()
+    reader = NetworkReader(api, OPENSHIFT)  # type: ignore[arg-type]
+    reads = api.reads
+    for _ in range(5):
+        reader.read()
+    assert api.reads == reads + 1  # one read serves every pass for a few seconds
