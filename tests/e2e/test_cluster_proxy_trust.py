@@ -2,8 +2,9 @@
 a real Proxy `cluster` (config.openshift.io, hack/crds) whose status names a real HTTP
 CONNECT proxy (tinyproxy on loopback) and whose spec.trustedCA names
 openshift-config/user-ca-bundle, the only place the registry's CA is (the local cluster's
-registry CA ConfigMap is switched off). The operator runs with the OpenShift overlay's
-settings and RBAC for them (manifests/openshift/cluster-network.yaml).
+registry CA ConfigMap is switched off), and a service CA ConfigMap of another CA. The
+operator runs with the OpenShift overlay's settings and RBAC for them
+(manifests/openshift/cluster-network.yaml).
 
 The registry listens on this machine's own address (Go's clients never proxy loopback):
 the proxy's log shows the build's registry traffic while the Proxy's status names it, and
@@ -28,10 +29,12 @@ from api.names import (
     CONFIG_GROUP,
     OPENSHIFT_CONFIG_NAMESPACE,
     PROXIES,
+    SERVICE_CA_CONFIGMAP,
+    SERVICE_CA_KEY,
     USER_CA_BUNDLE_CONFIGMAP,
 )
 from hack import bases, controlplane, imagefiles, kube_paths, proxy
-from hack.localcluster import ARCHES, LocalCluster
+from hack.localcluster import ARCHES, NAMESPACE, LocalCluster
 from hack.registry import missing_tools
 from mosb_controller.cluster.network import TTL_SECONDS
 from mosb_controller.planning.containerfile import CA_BUNDLE_FILE
@@ -48,6 +51,7 @@ ARGS = [
     "--registry-ca-configmap=",  # the trust bundle is the only place of the registry's CA
     f"--cluster-proxy={CLUSTER_PROXY}",
     f"--additional-trust-bundle={OPENSHIFT_CONFIG_NAMESPACE}/{USER_CA_BUNDLE_CONFIGMAP}",
+    f"--service-ca-configmap={SERVICE_CA_CONFIGMAP}",
 ]
 
 
@@ -79,6 +83,15 @@ def local(
          "-f", str(OVERLAY_RBAC)], check=True, capture_output=True,
     )  # fmt: skip
     set_bundle(made, made.ca_text())
+    # The service CA OpenShift injects into every namespace: another CA, not the registry's.
+    service_ca = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", "/dev/null", "-subj", "/CN=service-ca", "-days", "1"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    made.core.create_namespaced_config_map(NAMESPACE, kubernetes.client.V1ConfigMap.model_validate(
+        {"metadata": {"name": SERVICE_CA_CONFIGMAP}, "data": {SERVICE_CA_KEY: service_ca}}
+    ))  # fmt: skip
     proxy_object = {
         "apiVersion": f"{CONFIG_GROUP}/v1", "kind": "Proxy", "metadata": {"name": CLUSTER_PROXY},
         # A spec the network operator has not accepted: never used (nothing listens there).
@@ -89,6 +102,7 @@ def local(
     made.start_operator(ARGS)
     yield made
     made.custom.delete_cluster_custom_object(CONFIG_GROUP, "v1", PROXIES, CLUSTER_PROXY)
+    made.core.delete_namespaced_config_map(SERVICE_CA_CONFIGMAP, NAMESPACE)
     made.stop()
     print(f"operator log: {made.workdir / 'operator.log'}; proxy log: {tinyproxy.log_path}")
 
@@ -124,6 +138,16 @@ def edit(local: LocalCluster, label: str) -> None:
     local.apply_mosc(POOL, [("NoArch", content)])
 
 
+def trusted_files(local: LocalCluster, mosb: str) -> set[str]:
+    """The CA files each build pod of `mosb` mounted (the same for all of them)."""
+    found = set()
+    for pod in build_pods(local, mosb).values():
+        (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == "trust"]
+        found.add(frozenset(i["path"] for i in volume["configMap"]["items"]))
+    (files,) = found
+    return set(files)
+
+
 def failed(local: LocalCluster, earlier: set[str]) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         for m in mosbs(local, POOL):
@@ -152,6 +176,8 @@ def test_builds_use_the_proxys_status_and_trust_only_the_bundle(
     for arch, pod in pods.items():
         env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
         assert env["HTTPS_PROXY"] == env["http_proxy"] == tinyproxy.url, arch
+    assert trusted_files(local, first["metadata"]["name"]) == {"user-ca-bundle.crt",
+                                                              "service-ca.crt"}  # fmt: skip
     ref = first["status"]["digestedImagePushSpec"]
     both = f"{tinyproxy.url} {tinyproxy.url}\n"
     for path, expected in ((f"/etc/pki/ca-trust/source/anchors/{CA_BUNDLE_FILE}", local.ca_text()),
@@ -175,3 +201,4 @@ def test_builds_use_the_proxys_status_and_trust_only_the_bundle(
     third = failed(local, {first["metadata"]["name"], second["metadata"]["name"]})
     messages = " ".join(c.get("message", "") for c in third["status"]["conditions"])
     assert f"TLS certificate of registry {host} is not trusted" in messages, messages
+    assert trusted_files(local, third["metadata"]["name"]) == {"service-ca.crt"}
