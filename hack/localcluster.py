@@ -59,7 +59,11 @@ def _ignore_conflict(call: Any, *args: Any) -> None:
 
 class LocalCluster:
     def __init__(
-        self, plane: controlplane.ControlPlane, workdir: Path | None = None, registry_port: int = 0
+        self,
+        plane: controlplane.ControlPlane,
+        workdir: Path | None = None,
+        registry_port: int = 0,
+        registry_address: str = "127.0.0.1",  # another of this machine's: proxy tests
     ) -> None:
         self.plane = plane
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="mosb-local-"))
@@ -71,7 +75,9 @@ class LocalCluster:
         self.core = kubernetes.client.CoreV1Api(self.client)
         self.batch = kubernetes.client.BatchV1Api(self.client)
         self.custom = kubernetes.client.CustomObjectsApi(self.client)
-        self.registry = LocalRegistry(self.workdir / "registry", port=registry_port)
+        self.registry = LocalRegistry(
+            self.workdir / "registry", port=registry_port, address=registry_address
+        )
         self.base_image = ""
         self.harness: NodeHarness | None = None
         self.operator: OperatorProcess | None = None

@@ -1,9 +1,11 @@
 """A real local OCI registry for tests, benchmarks and the demo.
 
-``LocalRegistry`` runs Debian's ``docker-registry`` (distribution 2.8) on 127.0.0.1 with
-TLS (its own throw-away CA), htpasswd auth and filesystem storage in a temporary
-directory.  The registry runs in its own session and dies with the process that started
-it (``PR_SET_PDEATHSIG``), so an interrupted test run leaves nothing behind.
+``LocalRegistry`` runs Debian's ``docker-registry`` (distribution 2.8) on 127.0.0.1 (or
+another address of this machine: Go's clients never send loopback addresses through a
+proxy, so the proxy tests address it by the machine's own IP) with TLS (its own throw-away
+CA), htpasswd auth and filesystem storage in a temporary directory.  The registry runs in
+its own session and dies with the process that started it (``PR_SET_PDEATHSIG``), so an
+interrupted test run leaves nothing behind.
 
 ``seed_base_image`` plays the multi-architecture RHCOS base image: per-arch images of a
 real userland of that architecture (Debian's busybox-static, from hack/build-bases.sh via
@@ -93,9 +95,9 @@ def popen_dying_with_parent(argv: Sequence[str], **kwargs: Any) -> subprocess.Po
     return subprocess.Popen([*prefix, *argv], start_new_session=True, **kwargs)
 
 
-def _free_port() -> int:
+def _free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         port: int = s.getsockname()[1]
         return port
 
@@ -139,8 +141,10 @@ class LocalRegistry:
         username: str = "mosb",
         port: int = 0,
         deletes: bool = True,
+        address: str = "127.0.0.1",
     ) -> None:
         self._requested_port = port  # 0: any free port
+        self.address = address  # an IPv4 address of this machine, in the certificate too
         self.deletes = deletes  # False: a registry that refuses deletes (405), as many do
         self._own_workdir = workdir is None
         self.workdir = (
@@ -159,7 +163,7 @@ class LocalRegistry:
     # -- lifecycle -------------------------------------------------------------------
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     def start(self, *, timeout: float = 30.0) -> Self:
         missing = missing_tools(("docker-registry", "htpasswd", "openssl"))
@@ -170,7 +174,7 @@ class LocalRegistry:
         self.storage_dir.mkdir(exist_ok=True)
         last_error = ""
         for _attempt in range(5):  # a free port can be taken between probe and bind
-            self.port = self._requested_port or _free_port()
+            self.port = self._requested_port or _free_port(self.address)
             config = self._write_config()
             self._log_file = self.log_path.open("ab")
             self._proc = popen_dying_with_parent(
@@ -234,7 +238,7 @@ class LocalRegistry:
             "basicConstraints=CA:FALSE\n"
             "keyUsage=digitalSignature,keyEncipherment\n"
             "extendedKeyUsage=serverAuth\n"
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+            f"subjectAltName=IP:127.0.0.1,DNS:localhost,IP:{self.address}\n"
         )
         _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
               "-days", "2", "-subj", "/CN=mosb test registry CA",

@@ -9,7 +9,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { echo "setup: $*" >&2; }
 
-apt_packages=(etcd-server buildah skopeo docker-registry apache2-utils golang-go qemu-user-static)
+apt_packages=(etcd-server buildah skopeo docker-registry apache2-utils golang-go qemu-user-static
+  tinyproxy) # the proxy tests' HTTP CONNECT proxy: they run their own instance, never its service
 missing=()
 for p in "${apt_packages[@]}"; do
   [ "$p" = golang-go ] && command -v go >/dev/null && continue

@@ -138,6 +138,36 @@ class Settings(BaseModel):
         default="",
         description="ConfigMap (key ca-bundle.crt) of extra registry CAs to trust; empty: none.",
     )
+    # Trust and proxy: what the cluster provides (README: What the cluster provides → how
+    # the build uses it). Every CA source lands in the one CA directory the scripts trust.
+    additional_trust_bundle: str = Field(
+        default="",
+        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        description="namespace/name of the ConfigMap (key ca-bundle.crt) of the cluster's "
+        "additional trust bundle, trusted by builds, pushes and checks and baked into builder "
+        "mode's image (OpenShift: openshift-config/user-ca-bundle); empty or absent: none.",
+    )
+    service_ca_configmap: str = Field(
+        default="",
+        description="ConfigMap (key service-ca.crt) in the controller namespace holding the "
+        "service CA, for registries served by cluster Services (OpenShift injects "
+        "openshift-service-ca.crt into every namespace); empty or absent: none.",
+    )
+    cluster_proxy: str = Field(
+        default="",
+        description="Name of the config.openshift.io Proxy whose status gives builds and "
+        "checks HTTP_PROXY, HTTPS_PROXY, NO_PROXY and whose spec.trustedCA is trusted too "
+        "(OpenShift: cluster); empty: the --http-proxy, --https-proxy, --no-proxy settings.",
+    )
+    http_proxy: str = Field(
+        default="", description="Without --cluster-proxy: HTTP_PROXY of builds and checks."
+    )
+    https_proxy: str = Field(
+        default="", description="Without --cluster-proxy: HTTPS_PROXY of builds and checks."
+    )
+    no_proxy: str = Field(
+        default="", description="Without --cluster-proxy: NO_PROXY of builds and checks."
+    )
     no_node_timeout_seconds: int = Field(
         default=900,
         ge=0,
@@ -187,6 +217,16 @@ class Settings(BaseModel):
         if not duration > deadline > 1.2 * self.leader_election_retry_period_seconds:
             raise ValueError(
                 "leader election needs lease duration > renew deadline > 1.2 * retry period"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_proxy_source(self) -> Settings:
+        # Two sources would need a merge rule nobody can guess; say so at start instead.
+        if self.cluster_proxy and (self.http_proxy or self.https_proxy or self.no_proxy):
+            raise ValueError(
+                "--cluster-proxy reads the proxy from the cluster: leave --http-proxy, "
+                "--https-proxy and --no-proxy empty"
             )
         return self
 

@@ -22,6 +22,7 @@ from api.names import (
 from mosb_controller.arch import ARCH_LABEL, SUPPORTED_ARCHES, build_tolerations
 from mosb_controller.planning import clusterfiles
 from mosb_controller.planning.inputs import BuildInputs, short_name
+from mosb_controller.planning.network import ClusterNetwork
 from mosb_controller.settings import Settings
 
 SCRIPTS_MOUNT = "/etc/mosb/scripts"
@@ -32,6 +33,7 @@ CA_MOUNT = "/etc/mosb/certs"
 ENTITLEMENT_MOUNT = "/etc/mosb/entitlement"
 DOCKERCONFIG = ".dockerconfigjson"
 CONTEXT_DIR = "context"  # under INPUTS_MOUNT: builder mode's build context
+TRUST_PREFIX = "trust."  # inputs ConfigMap keys of the CA files, mounted at CA_MOUNT
 
 
 def context_key(path: str) -> str:
@@ -95,6 +97,10 @@ def inputs_configmap(
         data[f"Containerfile.{arch}"] = inputs.rendered_containerfile(mosb, arch)
     for path, content in inputs.context_files().items():
         data[context_key(path)] = content
+    # The CAs travel with the build, as upstream's `additionaltrustbundle-<mosb>`: a pod
+    # mounts ConfigMaps of its own namespace only, and the cluster's live elsewhere.
+    for name, pem in inputs.network.trust.items():
+        data[TRUST_PREFIX + name] = pem
     data |= inputs.cluster_files.configmap_data()  # registries files, RPM repositories
     meta = _meta(inputs_configmap_name(mosb), settings, mosb, uid, "inputs", None, inputs.mosc)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
@@ -116,51 +122,48 @@ def _secret_volume(name: str, secret: str) -> dict[str, Any]:
     }
 
 
-def _common_env(settings: Settings) -> dict[str, str]:
+def _common_env(settings: Settings, network: ClusterNetwork) -> dict[str, str]:
     return {
         "MOSB_PUSH_AUTHFILE": f"{PUSH_SECRET_MOUNT}/{DOCKERCONFIG}",
         "MOSB_TLS_VERIFY": "true" if settings.registry_tls_verify else "false",
-        "MOSB_CA_DIR": CA_MOUNT if settings.registry_ca_configmap else "",
+        "MOSB_CA_DIR": CA_MOUNT if network.trust else "",
         "MOSB_IMAGE_FORMAT": settings.image_format,
         "MOSB_RESULT_FILE": "/dev/termination-log",
+        **network.proxy_env(),  # buildah and skopeo honour them; build.sh makes build args
         **clusterfiles.common_env(),
     }
 
 
 def _volumes(
-    meta: Any, push_secret: str, settings: Settings, extra: list[dict[str, Any]]
+    meta: Any, push_secret: str, network: ClusterNetwork, extra: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Every pod's volumes: the scripts, the push secret, buildah's storage, the registry
-    CA when configured, the cluster's registries files; then the Job's own."""
-    configmap = inputs_configmap_name(meta["annotations"][MOSB_ANNOTATION])
+    """Every pod's volumes: the scripts, the push secret, buildah's storage, the cluster's
+    registries files, the CAs to trust when there are any; then the Job's own."""
+    inputs = inputs_configmap_name(meta["annotations"][MOSB_ANNOTATION])
     volumes = [
         {
             "name": "scripts",
             "configMap": {
-                "name": configmap,
+                "name": inputs,
                 "defaultMode": 0o555,
                 "items": [{"key": n, "path": n} for n in sorted(script_files())],
             },
         },
         _secret_volume("push-secret", push_secret),
         {"name": "containers-storage", "emptyDir": {}},
-        clusterfiles.containers_volume(configmap),
+        clusterfiles.containers_volume(inputs),
         *extra,
     ]
-    if settings.registry_ca_configmap:
-        volumes.append(
-            {
-                "name": "registry-ca",
-                "configMap": {
-                    "name": settings.registry_ca_configmap,
-                    "items": [{"key": "ca-bundle.crt", "path": "ca.crt"}],
-                },
-            }
-        )
+    if network.trust:
+        # Optional: a Job made after the ConfigMap (a late architecture, the push) may
+        # know a CA the ConfigMap, written at the build's start, lacks; it skips that one.
+        items = [{"key": TRUST_PREFIX + n, "path": n} for n in sorted(network.trust)]
+        volumes.append({"name": "trust", "configMap": {"name": inputs, "items": items,
+                                                        "optional": True}})  # fmt: skip
     return volumes
 
 
-def _mounts(settings: Settings, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _mounts(network: ClusterNetwork, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
     mounts: list[dict[str, Any]] = [
         {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
         {"name": "push-secret", "mountPath": PUSH_SECRET_MOUNT, "readOnly": True},
@@ -168,8 +171,8 @@ def _mounts(settings: Settings, extra: list[dict[str, Any]]) -> list[dict[str, A
         clusterfiles.containers_mount(),
         *extra,
     ]
-    if settings.registry_ca_configmap:
-        mounts.append({"name": "registry-ca", "mountPath": CA_MOUNT, "readOnly": True})
+    if network.trust:
+        mounts.append({"name": "trust", "mountPath": CA_MOUNT, "readOnly": True})
     return mounts
 
 
@@ -219,10 +222,15 @@ def _job(
         "automountServiceAccountToken": False,
         "containers": [
             _container(
-                container, inputs.builder_image, script, env, _mounts(settings, mounts), settings
+                container,
+                inputs.builder_image,
+                script,
+                env,
+                _mounts(inputs.network, mounts),
+                settings,
             )
         ],
-        "volumes": _volumes(meta, inputs.push_secret, settings, volumes),
+        "volumes": _volumes(meta, inputs.push_secret, inputs.network, volumes),
         **pod_extra,
     }
     return {
@@ -256,7 +264,7 @@ def build_job(
         "MOSB_PULL_AUTHFILE": f"{PULL_SECRET_MOUNT}/{DOCKERCONFIG}" if inputs.pull_secret else "",
         "MOSB_ENTITLEMENT_DIR": ENTITLEMENT_MOUNT if entitlement else "",
         **clusterfiles.build_env(inputs.cluster_files),
-        **_common_env(settings),
+        **_common_env(settings, inputs.network),
     }
     items = [{"key": f"Containerfile.{arch}", "path": "Containerfile"}]
     context = sorted(inputs.context_files())
@@ -290,7 +298,7 @@ def push_job(
     env = {
         "MOSB_TARGET_IMAGE": f"{inputs.repository}:{mosb}",
         "MOSB_ARCH_IMAGES": "\n".join(f"{arch} {images[arch]}" for arch in sorted(images)),
-        **_common_env(settings),
+        **_common_env(settings, inputs.network),
     }
     # Any architecture can assemble the list; tolerate every architecture's taints.
     pod_extra = {

@@ -38,6 +38,7 @@ from api.names import (
     ROLE_LABEL,
 )
 from mosb_controller.arch import ArchSummary
+from mosb_controller.planning.network import NO_NETWORK, ClusterNetwork
 from mosb_controller.settings import Settings
 
 
@@ -251,3 +252,4 @@ class Observed:
     yum_repos: Mapping[str, str] = field(default_factory=dict)
     rpm_gpg: Mapping[str, str] = field(default_factory=dict)
     mco_image: str | None = None  # the MCO's image, when its images ConfigMap is configured
+    network: ClusterNetwork = NO_NETWORK  # proxy and CAs (read by the build loop)

@@ -14,7 +14,8 @@
 #   MOSB_PULL_AUTHFILE  path of a .dockerconfigjson for pulling the base (optional; unset
 #                       or empty means anonymous pulls, never the machine's own auth files)
 #   MOSB_TLS_VERIFY     true (default) | false
-#   MOSB_CA_DIR         optional directory of CA certificates (*.crt) to trust
+#   MOSB_CA_DIR         optional directory of CA certificates (*.crt) to trust: the
+#                       registry CA, the cluster's trust bundle, the service CA
 #   MOSB_IMAGE_FORMAT   oci (default) | docker; push.sh must be given the same value
 #   MOSB_CONTEXT_DIR    optional build context directory (default: an empty directory)
 #   MOSB_ENTITLEMENT_DIR optional directory of RHEL entitlement files (a Secret volume):
@@ -26,6 +27,8 @@
 #   MOSB_SIGNATURE_POLICY optional path of the cluster's policy.json, for the base pull
 #                       (either used only if the file is there; see common.sh)
 #   MOSB_RESULT_FILE    where the result goes (default /dev/termination-log)
+#   HTTP_PROXY, HTTPS_PROXY, NO_PROXY (and lowercase) optional: the cluster proxy, used
+#                       by buildah itself and in RUN steps, and build args of those names
 # Result: on success exactly the pushed manifest digest "sha256:<64 hex>" (no newline);
 # on failure "error: <cause>" and the last lines of the failing command's output
 # (under 2048 bytes), and a non-zero exit code.
@@ -134,6 +137,14 @@ mount_into_run_steps "$entitlement_dir" entitlement /etc/pki/entitlement
 mount_into_run_steps "$yum_repos_dir" yum.repos.d /etc/yum.repos.d
 mount_into_run_steps "$rpm_gpg_dir" rpm-gpg /etc/pki/rpm-gpg
 
+# The proxy as build args, which upstream's template declares (ARG HTTP_PROXY ...): by
+# name only, so buildah takes each value from this environment and no proxy URL (it may
+# hold credentials) is on a command line or in the log.
+build_args=()
+for name in HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+  if [ -n "${!name:-}" ]; then build_args+=(--build-arg "$name"); fi
+done
+
 # --- build -------------------------------------------------------------------------
 # --pull=always: the base is named by tag in the Containerfile; a rebuild (new MOSB or
 # the rebuild annotation) must build on what the tag points to now, never on a copy
@@ -151,6 +162,7 @@ if ! run_step buildah "${regconf_opts[@]}" bud \
   "${tls_opts[@]}" \
   "${policy_opts[@]}" \
   "${volume_opts[@]}" \
+  "${build_args[@]}" \
   --iidfile "$work/iid" \
   -f "$containerfile" \
   -- "$context_dir"; then

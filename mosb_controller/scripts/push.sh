@@ -11,10 +11,13 @@
 #                       <repo> is the repository of MOSB_TARGET_IMAGE
 #   MOSB_PUSH_AUTHFILE  path of a .dockerconfigjson (required)
 #   MOSB_TLS_VERIFY     true (default) | false
-#   MOSB_CA_DIR         optional directory of CA certificates (*.crt) to trust
+#   MOSB_CA_DIR         optional directory of CA certificates (*.crt) to trust: the
+#                       registry CA, the cluster's trust bundle, the service CA
 #   MOSB_IMAGE_FORMAT   oci (default) | docker; the per-arch images must be of that format
 #   MOSB_REGISTRIES_CONF optional path of the cluster's registries.conf (see common.sh)
 #   MOSB_RESULT_FILE    where the result goes (default /dev/termination-log)
+#   HTTP_PROXY, HTTPS_PROXY, NO_PROXY (and lowercase) optional: the cluster proxy, which
+#                       buildah uses to reach the registry
 # It needs bash, coreutils, grep, sed and buildah only: what upstream's builder, the MCO
 # image, ships (no skopeo). Every per-arch image is checked first (exists, is a single
 # image of the stated architecture and format); nothing is pushed under the final tag

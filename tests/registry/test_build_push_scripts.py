@@ -11,8 +11,9 @@ mounted files the controller renders run here, with real buildah and skopeo.
 
 Every image is made locally (on the busybox bases of hack/build-bases.sh); the registry
 is Debian's ``docker-registry`` on 127.0.0.1 with TLS and htpasswd auth (``hack/registry.py``). The
-registry's CA reaches the Jobs as the CA ConfigMap would (key ``ca-bundle.crt``), the
-credentials as the push/pull Secrets would (key ``.dockerconfigjson``).
+registry's CA reaches the Jobs in the inputs ConfigMap, where the operator puts what its
+registry CA ConfigMap holds, the credentials as the push/pull Secrets would (key
+``.dockerconfigjson``). Proxy and trust bundle: test_proxy_trust.py.
 """
 
 from __future__ import annotations
