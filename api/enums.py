@@ -218,6 +218,7 @@ class EventReason(StrEnum):
     PUSH_SECRET_WRONG_TYPE = "PushSecretWrongType"  # noqa: S105 - a reason
     PULL_SECRET_NOT_FOUND = "PullSecretNotFound"  # noqa: S105 - a reason
     PULL_SECRET_WRONG_TYPE = "PullSecretWrongType"  # noqa: S105 - a reason
+    BUILDER_IMAGE_NOT_FOUND = "BuilderImageNotFound"
     RECORD_UNREADABLE = "RecordUnreadable"
     INVALID_BUILD_INPUTS = "InvalidBuildInputs"
     # alongside-mco: on the MachineOSConfig, about the pool and its MachineConfig.

@@ -56,6 +56,12 @@ MACHINE_CONFIG_ROLE_LABEL = "machineconfiguration.openshift.io/role"
 OSIMAGEURL_NAMESPACE = "openshift-machine-config-operator"
 OSIMAGEURL_CONFIGMAP = "machine-config-osimageurl"
 BASE_OS_CONTAINER_IMAGE_KEY = "baseOSContainerImage"
+# The MCO's ConfigMap naming the release payload's images, its key (a JSON document) and
+# that document's field naming the MCO's own image: upstream's builder image (multi-arch,
+# in every mirror of the payload), used here on OpenShift when no builder image is set.
+MCO_IMAGES_CONFIGMAP = "machine-config-operator-images"
+MCO_IMAGES_KEY = "images.json"
+MCO_IMAGE_FIELD = "machineConfigOperator"
 # Labels the builder sets on a MachineOSBuild (MCO build/utils.GetMachineOSBuildLabels).
 TARGET_MACHINE_CONFIG_POOL_LABEL = "machineconfiguration.openshift.io/target-machine-config-pool"
 RENDERED_MACHINE_CONFIG_LABEL = "machineconfiguration.openshift.io/rendered-machine-config"
@@ -126,3 +132,20 @@ DOCKERCFG_TYPE = "kubernetes.io/dockercfg"
 # Their data keys: {"auths": {host: {...}}}, and the older bare {host: {...}}.
 DOCKERCONFIGJSON_KEY = ".dockerconfigjson"
 DOCKERCFG_KEY = ".dockercfg"
+
+
+# -- OpenShift's cluster configuration (config.openshift.io, and what it names) ----------
+# The Proxy: one object, canonically `cluster`; the admin sets its spec, the network
+# operator validates it and publishes the values in effect in its status.
+CONFIG_GROUP = "config.openshift.io"
+PROXIES = "proxies"
+CLUSTER_PROXY = "cluster"
+# The namespace of the ConfigMap a Proxy's spec.trustedCA names (fixed by its API), and the
+# additional trust bundle the installer and admins put there.
+OPENSHIFT_CONFIG_NAMESPACE = "openshift-config"
+USER_CA_BUNDLE_CONFIGMAP = "user-ca-bundle"
+# The key of a CA-bundle ConfigMap: user-ca-bundle, trustedCA's, our registry CA's.
+CA_BUNDLE_KEY = "ca-bundle.crt"
+# The service CA: OpenShift's service-ca operator puts this ConfigMap into every namespace.
+SERVICE_CA_CONFIGMAP = "openshift-service-ca.crt"
+SERVICE_CA_KEY = "service-ca.crt"

@@ -60,6 +60,8 @@ from hack.processes import (
 )
 
 CRD_DIR = ROOT / "manifests" / "crds"
+# OpenShift's own kinds the operator reads, which only the local cluster needs installed.
+OPENSHIFT_CRD_DIR = ROOT / "hack" / "crds"
 OPERATOR_USER = "system:serviceaccount:mosb-controller:mosb-controller"
 
 
@@ -306,11 +308,11 @@ def kubeconfig_text(url: str, ca_file: Path, user: str, token: str) -> str:
 
 
 def apply_crds(kubeconfig: Path, timeout: float = 60) -> None:
-    """Apply manifests/crds and wait until every CRD is Established."""
+    """Apply manifests/crds and hack/crds, and wait until every CRD is Established."""
     kubectl = [kube_paths.kubectl(), f"--kubeconfig={kubeconfig}"]
-    subprocess.run(
-        [*kubectl, "apply", "--server-side", "-k", str(CRD_DIR)], check=True, capture_output=True
-    )
+    for source in (["-k", str(CRD_DIR)], ["-f", str(OPENSHIFT_CRD_DIR)]):
+        apply = [*kubectl, "apply", "--server-side", *source]
+        subprocess.run(apply, check=True, capture_output=True)
     subprocess.run(
         [
             *kubectl,

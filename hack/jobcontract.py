@@ -6,8 +6,8 @@ Every Job and ConfigMap is rendered by the controller itself
 (``mosb_controller.planning.objects``: ``build_job``, ``push_job``, ``inputs_configmap``)
 from a ``BuildInputs``; each Job's pod runs through ``hack/podrunner.py`` against a
 ``hack/registry.py`` registry, with the data of the ConfigMaps/Secrets its volumes name as
-the cluster would hold them (the registry's CA under key ``ca-bundle.crt``, the
-credentials as ``.dockerconfigjson``).
+the cluster would hold them (the credentials as ``.dockerconfigjson``; the registry's CA
+in the inputs ConfigMap, where the operator puts what its registry CA ConfigMap holds).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from hack import podrunner, registry
 from mosb_controller.arch import SUPPORTED_ARCHES
+from mosb_controller.planning import network
 from mosb_controller.planning import objects as jobs
 from mosb_controller.planning.inputs import BuildInputs
 from mosb_controller.settings import Settings
@@ -33,8 +34,6 @@ DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 POD_TIMEOUT = 300.0
 
 NAMESPACE = "openshift-machine-config-operator"
-CA_CONFIGMAP = "mosb-registry-ca"
-CA_KEY = "ca-bundle.crt"  # the key the CA ConfigMap holds the bundle under
 PUSH_SECRET = "mosb-push-secret"  # noqa: S105 - a Secret's name
 PULL_SECRET = "mosb-pull-secret"  # noqa: S105 - a Secret's name
 RENDERED_CONFIG = "rendered-worker-5b1a0c7e2d"
@@ -105,7 +104,6 @@ class Scenario:
         cm = self.configmap()
         objects = {
             ("ConfigMap", cm["metadata"]["name"]): {k: v.encode() for k, v in cm["data"].items()},
-            ("ConfigMap", CA_CONFIGMAP): {CA_KEY: (self.reg.ca_dir / "ca.crt").read_bytes()},
             ("Secret", self.inputs.push_secret): {
                 jobs.DOCKERCONFIG: self.reg.dockerconfigjson(wrong_password=self.wrong_push)
             },
@@ -136,9 +134,14 @@ class Scenario:
                 data[vol["name"]] = objects[key]
         return data
 
-    def run(self, job: Mapping[str, Any], workdir: Path) -> podrunner.PodOutcome:
+    def run(
+        self, job: Mapping[str, Any], workdir: Path, extra_env: Mapping[str, str] | None = None
+    ) -> podrunner.PodOutcome:
+        """Run the Job's pod; `extra_env` plays what the image sets (e.g. its PATH)."""
         assert job["kind"] == "Job" and job["metadata"]["namespace"] == NAMESPACE
-        return podrunner.run_pod(job, self.volume_data(job), workdir=workdir, timeout=POD_TIMEOUT)
+        return podrunner.run_pod(
+            job, self.volume_data(job), workdir=workdir, extra_env=extra_env, timeout=POD_TIMEOUT
+        )
 
 
 def scenario(
@@ -149,10 +152,14 @@ def scenario(
     image_format: str = "oci",
     wrong_push: bool = False,
     wrong_pull: bool = False,
+    trust: Mapping[str, str] | None = None,
 ) -> Scenario:
-    settings = Settings(
-        namespace=NAMESPACE, registry_ca_configmap=CA_CONFIGMAP, image_format=image_format
-    )
+    """`trust`: the CA files the build trusts; None: the registry's CA, as the operator
+    reads it from its registry CA ConfigMap (cluster/network.py)."""
+    if trust is None:
+        trust = network.trust_files((reg.ca_dir / "ca.crt").read_text(), [], None)
+    inputs = replace(inputs, network=replace(inputs.network, trust=trust))
+    settings = Settings(namespace=NAMESPACE, image_format=image_format)
     name = inputs.mosb_name() if mosb is None else mosb
     return Scenario(reg, inputs, name, settings, wrong_push, wrong_pull)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from api import (
     Mode,
     group_of,
 )
+from api.names import MCO_IMAGE_FIELD, MCO_IMAGES_CONFIGMAP, MCO_IMAGES_KEY
 from hack import admission, controlplane, fakenodes, kube_paths, nodenet, operatoridentity
 from hack.clustercomponents import DEFAULT_KWOK_CONFIG
 from hack.nodeharness import NodeHarness
@@ -33,6 +35,7 @@ from hack.operatorproc import OperatorProcess
 from hack.realnode import RealNode
 from hack.registry import LocalRegistry, seed_base_image
 from mosb_controller.arch import SUPPORTED_ARCHES
+from mosb_controller.settings import DEFAULT_BUILDER_IMAGE
 
 GROUP, VERSION = "machineconfiguration.openshift.io", "v1"
 NAMESPACE = "mosb-controller"
@@ -71,6 +74,7 @@ class LocalCluster:
         plane: controlplane.ControlPlane,
         workdir: Path | None = None,
         registry_port: int = 0,
+        registry_address: str = "127.0.0.1",  # another of this machine's: proxy tests
         *,
         real_node: bool = False,
     ) -> None:
@@ -86,8 +90,10 @@ class LocalCluster:
         self.core = kubernetes.client.CoreV1Api(self.client)
         self.batch = kubernetes.client.BatchV1Api(self.client)
         self.custom = kubernetes.client.CustomObjectsApi(self.client)
-        ip = nodenet.BRIDGE_IP if real_node else "127.0.0.1"
-        self.registry = LocalRegistry(self.workdir / "registry", port=registry_port, ip=ip)
+        address = nodenet.BRIDGE_IP if real_node else registry_address
+        self.registry = LocalRegistry(
+            self.workdir / "registry", port=registry_port, address=address
+        )
         self.node = RealNode(plane, self.registry, self.workdir / "realnode") if real_node else None
         self.base_image = ""
         self.harness: NodeHarness | None = None
@@ -121,6 +127,7 @@ class LocalCluster:
             self.node.start()
         if mode is Mode.ALONGSIDE_MCO:
             self.set_release_base(self.base_image)
+            self.set_mco_image(DEFAULT_BUILDER_IMAGE)
         self.harness = NodeHarness(
             self.client, NAMESPACE, workers=harness_workers, simulate_seconds=simulate_builds
         ).start()
@@ -136,6 +143,7 @@ class LocalCluster:
             extra_args=[
                 f"--registry-ca-configmap={CA_CONFIGMAP}",
                 f"--mode={self.mode.value}",
+                *self._mode_args(),
                 *self.builder_image_args(),
                 *operator_args,
             ],
@@ -207,6 +215,25 @@ class LocalCluster:
         self.core.patch_namespaced_config_map(
             OSIMAGEURL_CONFIGMAP, OSIMAGEURL_NAMESPACE, body, **_APPLY
         )
+
+    def set_mco_image(self, image: str) -> None:
+        """The MCO's images ConfigMap naming its own image: on OpenShift the builder
+        (the overlay's --mco-images-configmap; the harness runs pods whatever the image)."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": MCO_IMAGES_CONFIGMAP},
+            "data": {MCO_IMAGES_KEY: json.dumps({MCO_IMAGE_FIELD: image})},
+        }
+        self.core.patch_namespaced_config_map(
+            MCO_IMAGES_CONFIGMAP, OSIMAGEURL_NAMESPACE, body, **_APPLY
+        )
+
+    def _mode_args(self) -> list[str]:
+        """alongside-mco runs as the OpenShift overlay configures it."""
+        if self.mode is not Mode.ALONGSIDE_MCO:
+            return []
+        return [f"--mco-images-configmap={OSIMAGEURL_NAMESPACE}/{MCO_IMAGES_CONFIGMAP}"]
 
     def ca_text(self) -> str:
         return (self.registry.ca_dir / "ca.crt").read_text()

@@ -1,9 +1,11 @@
 """A real local OCI registry for tests, benchmarks and the demo.
 
-``LocalRegistry`` runs Debian's ``docker-registry`` (distribution 2.8) on 127.0.0.1 with
-TLS (its own throw-away CA), htpasswd auth and filesystem storage in a temporary
-directory.  The registry runs in its own session and dies with the process that started
-it (``PR_SET_PDEATHSIG``), so an interrupted test run leaves nothing behind.
+``LocalRegistry`` runs Debian's ``docker-registry`` (distribution 2.8) on 127.0.0.1 (or
+another address of this machine: Go's clients never send loopback addresses through a
+proxy, so the proxy tests address it by the machine's own IP) with TLS (its own throw-away
+CA), htpasswd auth and filesystem storage in a temporary directory.  The registry runs in
+its own session and dies with the process that started it (``PR_SET_PDEATHSIG``), so an
+interrupted test run leaves nothing behind.
 
 ``seed_base_image`` plays the multi-architecture RHCOS base image: per-arch images of a
 real userland of that architecture (Debian's busybox-static, from hack/build-bases.sh via
@@ -33,7 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -93,9 +95,9 @@ def popen_dying_with_parent(argv: Sequence[str], **kwargs: Any) -> subprocess.Po
     return subprocess.Popen([*prefix, *argv], start_new_session=True, **kwargs)
 
 
-def _free_port(ip: str = "127.0.0.1") -> int:
+def _free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((ip, 0))
+        s.bind((address, 0))
         port: int = s.getsockname()[1]
         return port
 
@@ -139,10 +141,10 @@ class LocalRegistry:
         username: str = "mosb",
         port: int = 0,
         deletes: bool = True,
-        ip: str = "127.0.0.1",  # the real node's pods reach it on their bridge's address
+        address: str = "127.0.0.1",
     ) -> None:
         self._requested_port = port  # 0: any free port
-        self.ip = ip
+        self.address = address  # an IPv4 address of this machine, in the certificate too
         self.deletes = deletes  # False: a registry that refuses deletes (405), as many do
         self._own_workdir = workdir is None
         self.workdir = (
@@ -161,7 +163,7 @@ class LocalRegistry:
     # -- lifecycle -------------------------------------------------------------------
     @property
     def host(self) -> str:
-        return f"{self.ip}:{self.port}"
+        return f"{self.address}:{self.port}"
 
     def start(self, *, timeout: float = 30.0) -> Self:
         missing = missing_tools(("docker-registry", "htpasswd", "openssl"))
@@ -172,7 +174,7 @@ class LocalRegistry:
         self.storage_dir.mkdir(exist_ok=True)
         last_error = ""
         for _attempt in range(5):  # a free port can be taken between probe and bind
-            self.port = self._requested_port or _free_port(self.ip)
+            self.port = self._requested_port or _free_port(self.address)
             config = self._write_config()
             self._log_file = self.log_path.open("ab")
             self._proc = popen_dying_with_parent(
@@ -236,7 +238,7 @@ class LocalRegistry:
             "basicConstraints=CA:FALSE\n"
             "keyUsage=digitalSignature,keyEncipherment\n"
             "extendedKeyUsage=serverAuth\n"
-            f"subjectAltName=IP:127.0.0.1,IP:{self.ip},DNS:localhost\n"
+            f"subjectAltName=IP:127.0.0.1,DNS:localhost,IP:{self.address}\n"
         )
         _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
               "-days", "2", "-subj", "/CN=mosb test registry CA",
@@ -473,6 +475,7 @@ def seed_base_image(
     content: str = "",
     payload_bytes: int = 0,
     flavour: str = "userland",
+    files: Callable[[str], Mapping[str, str]] | None = None,
 ) -> str:
     """Push a small multi-arch base image (an OCI index) to ``<host>/<repo>:<tag>``.
 
@@ -481,7 +484,8 @@ def seed_base_image(
     are not built or ``flavour`` is ``scratch``, empty; on top one copied file naming its
     architecture (so every architecture has a distinct layer) and ``--arch`` in its config;
     ``payload_bytes`` > 0 adds a file of that many random (incompressible) bytes, for
-    measurements where a re-uploaded layer must show. Returns ``<host>/<repo>:<tag>``.
+    measurements where a re-uploaded layer must show; ``files(arch)`` adds files (path →
+    text) to that architecture's image. Returns ``<host>/<repo>:<tag>``.
     """
     target = f"{registry.host}/{repo}:{tag}"
     with buildah_store("mosb-seed-") as b:
@@ -505,6 +509,9 @@ def seed_base_image(
             if payload_bytes > 0:
                 (ctx / "payload").write_bytes(os.urandom(payload_bytes))
                 b("copy", ctr, str(ctx / "payload"), "/usr/share/mosb-test/payload")
+            for n, (path, text) in enumerate(sorted((files(arch) if files else {}).items())):
+                (ctx / f"file-{n}").write_text(text)
+                b("copy", ctr, str(ctx / f"file-{n}"), path)
             b("config", "--arch", arch, "--os", "linux",
               "--label", f"io.mosb.test.base-arch={arch}", ctr)  # fmt: skip
             b("commit", "--format", "oci", ctr, f"localhost/seed-{arch}:{tag}")

@@ -9,7 +9,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { echo "setup: $*" >&2; }
 
-apt_packages=(etcd-server buildah skopeo docker-registry apache2-utils golang-go qemu-user-static)
+apt_packages=(etcd-server buildah skopeo docker-registry apache2-utils golang-go qemu-user-static
+  tinyproxy) # the proxy tests' HTTP CONNECT proxy: they run their own instance, never its service
 # The real node (hack/realnode.py): its runtime, its pods' network, the images it runs.
 apt_packages+=(containerd runc containernetworking-plugins iproute2 mmdebstrap)
 missing=()

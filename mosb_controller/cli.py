@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from api import describe_validation_error
+from api import MachineConfig, describe_validation_error
 from mosb_controller import arch, dryrun
 from mosb_controller.runtime import logs
 from mosb_controller.settings import Settings
@@ -105,7 +105,7 @@ def _plan(args: argparse.Namespace) -> int:
     )
     answer = None
     if args.check_registry:
-        answer = _registry_answers(args.authfile, settings.registry_tls_verify)
+        answer = _registry_answers(args.authfile, settings.registry_tls_verify, obs.rendered)
     plan, obs = dryrun.complete_plan(obs, answer)
     if args.output == "json":
         print(json.dumps(dryrun.render_json(plan, obs), indent=2))
@@ -114,11 +114,16 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if plan.refusal is not None else 0
 
 
-def _registry_answers(authfile: Path | None, tls_verify: bool) -> dryrun.Answerer:
-    """Ask the registry, as the operator does (the same skopeo driver)."""
+def _registry_answers(
+    authfile: Path | None, tls_verify: bool, rendered: MachineConfig | None
+) -> dryrun.Answerer:
+    """Ask the registry, as the operator does (the same skopeo driver, through the
+    pool's registries.conf)."""
     from mosb_controller.cluster.imagecheck import Access, Skopeo
+    from mosb_controller.planning import clusterfiles
 
-    access = Access(auth=authfile.read_bytes() if authfile is not None else None)
+    auth = authfile.read_bytes() if authfile is not None else None
+    access = Access(auth=auth, registries_conf=clusterfiles.registries_conf(rendered))
     skopeo = Skopeo(tls_verify=tls_verify)
     return lambda refs: skopeo.answers(refs, access)
 

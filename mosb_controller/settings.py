@@ -14,8 +14,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api import OSIMAGEURL_CONFIGMAP, OSIMAGEURL_NAMESPACE, Mode
+from api.names import MCO_IMAGE_FIELD, MCO_IMAGES_CONFIGMAP, MCO_IMAGES_KEY
 
 ENV_PREFIX = "MOSB_"
+# The build and push Jobs' image on a plain cluster (on OpenShift: the MCO's, discovered).
+DEFAULT_BUILDER_IMAGE = "quay.io/buildah/stable:v1.38"
+NAMESPACED_NAME = "^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$"  # a namespace/name setting, or empty
 NEGATABLE = {"leader_election", "pause_pools_on_upgrade", "prune_images"}  # --x / --no-x
 
 
@@ -69,8 +73,18 @@ class Settings(BaseModel):
         description="kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz; empty: none.",
     )
     builder_image: str = Field(
-        default="quay.io/buildah/stable:v1.38",
-        description="Image of the build and push Jobs: multi-architecture, with bash and buildah.",
+        default="",
+        description="Image of the build and push Jobs: multi-architecture, with bash, "
+        "coreutils, grep, sed and buildah; empty: the MCO's own image when "
+        f"--mco-images-configmap is set, else {DEFAULT_BUILDER_IMAGE}.",
+    )
+    mco_images_configmap: str = Field(
+        default="",
+        pattern=NAMESPACED_NAME,
+        description="namespace/name of the MCO's ConfigMap of the payload's images (key "
+        f"{MCO_IMAGES_KEY}, field {MCO_IMAGE_FIELD}): that image builds when --builder-image "
+        f"is empty, as upstream's (OpenShift: {OSIMAGEURL_NAMESPACE}/{MCO_IMAGES_CONFIGMAP}); "
+        "empty: none.",
     )
     build_cpu: str = Field(default="1", description="CPU request of a build container.")
     build_memory: str = Field(default="2Gi", description="Memory request of a build container.")
@@ -88,17 +102,31 @@ class Settings(BaseModel):
     )
     global_pull_secret: str = Field(
         default="",
-        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        pattern=NAMESPACED_NAME,
         description="namespace/name of the cluster's pull secret, for the base image when a "
         "MachineOSConfig names no baseImagePullSecret (OpenShift: openshift-config/pull-secret); "
         "empty: none.",
     )
     entitlement_secret: str = Field(
         default="",
-        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        pattern=NAMESPACED_NAME,
         description="namespace/name of the RHEL entitlement Secret whose files RUN steps see "
         "under /etc/pki/entitlement (OpenShift: openshift-config-managed/etc-pki-entitlement); "
         "empty or absent: builds run without it.",
+    )
+    yum_repos_configmap: str = Field(
+        default="",
+        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        description="namespace/name of a ConfigMap of .repo files that RUN steps see in "
+        "/etc/yum.repos.d (OpenShift: openshift-config-managed/etc-yum-repos-d); empty or "
+        "absent: builds run without it.",
+    )
+    rpm_gpg_configmap: str = Field(
+        default="",
+        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        description="namespace/name of a ConfigMap of RPM GPG keys that RUN steps see in "
+        "/etc/pki/rpm-gpg (OpenShift: openshift-config-managed/etc-pki-rpm-gpg); empty or "
+        "absent: builds run without it.",
     )
     image_format: str = Field(
         default="oci", pattern="^(oci|docker)$", description="Image and list format: oci or docker."
@@ -109,6 +137,36 @@ class Settings(BaseModel):
     registry_ca_configmap: str = Field(
         default="",
         description="ConfigMap (key ca-bundle.crt) of extra registry CAs to trust; empty: none.",
+    )
+    # Trust and proxy: what the cluster provides (README: What the cluster provides → how
+    # the build uses it). Every CA source lands in the one CA directory the scripts trust.
+    additional_trust_bundle: str = Field(
+        default="",
+        pattern="^([a-z0-9][-a-z0-9]*/[-.a-z0-9]+)?$",
+        description="namespace/name of the ConfigMap (key ca-bundle.crt) of the cluster's "
+        "additional trust bundle, trusted by builds, pushes and checks and baked into builder "
+        "mode's image (OpenShift: openshift-config/user-ca-bundle); empty or absent: none.",
+    )
+    service_ca_configmap: str = Field(
+        default="",
+        description="ConfigMap (key service-ca.crt) in the controller namespace holding the "
+        "service CA, for registries served by cluster Services (OpenShift injects "
+        "openshift-service-ca.crt into every namespace); empty or absent: none.",
+    )
+    cluster_proxy: str = Field(
+        default="",
+        description="Name of the config.openshift.io Proxy whose status gives builds and "
+        "checks HTTP_PROXY, HTTPS_PROXY, NO_PROXY and whose spec.trustedCA is trusted too "
+        "(OpenShift: cluster); empty: the --http-proxy, --https-proxy, --no-proxy settings.",
+    )
+    http_proxy: str = Field(
+        default="", description="Without --cluster-proxy: HTTP_PROXY of builds and checks."
+    )
+    https_proxy: str = Field(
+        default="", description="Without --cluster-proxy: HTTPS_PROXY of builds and checks."
+    )
+    no_proxy: str = Field(
+        default="", description="Without --cluster-proxy: NO_PROXY of builds and checks."
     )
     no_node_timeout_seconds: int = Field(
         default=900,
@@ -159,6 +217,16 @@ class Settings(BaseModel):
         if not duration > deadline > 1.2 * self.leader_election_retry_period_seconds:
             raise ValueError(
                 "leader election needs lease duration > renew deadline > 1.2 * retry period"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_proxy_source(self) -> Settings:
+        # Two sources would need a merge rule nobody can guess; say so at start instead.
+        if self.cluster_proxy and (self.http_proxy or self.https_proxy or self.no_proxy):
+            raise ValueError(
+                "--cluster-proxy reads the proxy from the cluster: leave --http-proxy, "
+                "--https-proxy and --no-proxy empty"
             )
         return self
 

@@ -7,31 +7,36 @@ A definite "no" (manifest unknown) lets the planner build; anything else that is
 tags of one repository are answered by one `skopeo list-tags` (a new MOSB asks for one
 tag per architecture), then `inspect --raw` only for the tags that exist (the digest). The
 credentials live in a 0600 temporary file for the duration of one call and never reach
-logs: skopeo's error text is reduced to one line that names no secret.
+logs: skopeo's error text is reduced to one line that names no secret. With the pool's
+registries.conf (from its rendered MachineConfig) skopeo reads as the build and push pods
+and the nodes do: through the same mirrors, with the same blocked and insecure registries.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
+import os
 import re
 import subprocess
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cachetools import TTLCache
 
 from api import ImageReference
 from mosb_controller.cluster.kube import Writer
-from mosb_controller.planning import buildsecrets
-from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
+from mosb_controller.cluster.network import NetworkReader
+from mosb_controller.planning import buildsecrets, clusterfiles
+from mosb_controller.planning.observed import ImageCheck, Observed, RegistryAnswer
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,13 @@ def split_tag(ref: str) -> tuple[str, str] | None:
 class Access:
     auth: bytes | None  # a .dockerconfigjson; None: anonymous
     ca: str | None = None  # PEM bundle the registry's certificate chains to, if any
+    proxy: Mapping[str, str] = field(default_factory=dict)  # the builds' proxy variables
+    registries_conf: str | None = None  # the pool's registries.conf; None: skopeo's own
+
+    def environment(self) -> dict[str, str] | None:
+        """skopeo's environment: the operator's own, with the builds' proxy over it (the
+        checks reach the registry the way the builds do); None: unchanged."""
+        return {**os.environ, **self.proxy} if self.proxy else None
 
 
 class Skopeo:
@@ -112,8 +124,13 @@ class Skopeo:
     def _argv(self, command: str, access: Access) -> Iterator[list[str]]:
         """skopeo's argv up to the image, with the credentials in a 0600 file meanwhile."""
         with tempfile.TemporaryDirectory(prefix="mosb-check-") as tmp:
+            conf = []
+            if access.registries_conf is not None:  # a global option: before the command
+                (Path(tmp) / "registries.conf").write_text(access.registries_conf)
+                conf = [f"--registries-conf={Path(tmp) / 'registries.conf'}"]
             argv = [
                 self.skopeo,
+                *conf,
                 command,
                 "--retry-times=1",
                 f"--tls-verify={'true' if self.tls_verify else 'false'}",
@@ -129,18 +146,21 @@ class Skopeo:
                 argv.append(f"--cert-dir={Path(tmp) / 'certs'}")
             yield argv
 
-    def _call(self, argv: list[str]) -> subprocess.CompletedProcess[bytes] | ImageCheck:
+    def _call(
+        self, argv: list[str], access: Access | None = None
+    ) -> subprocess.CompletedProcess[bytes] | ImageCheck:
         with self._lock:
             self.calls += 1
+        env = access.environment() if access else None
         try:
-            return subprocess.run(argv, capture_output=True, timeout=TIMEOUT_SECONDS)
+            return subprocess.run(argv, capture_output=True, timeout=TIMEOUT_SECONDS, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return ImageCheck(RegistryAnswer.UNKNOWN, detail=type(exc).__name__)
 
     def _tags(self, repository: str, access: Access) -> frozenset[str] | ImageCheck | None:
         """The repository's tags; an ABSENT answer if it has none; None if unknown."""
         with self._argv("list-tags", access) as argv:
-            done = self._call([*argv, "--", f"docker://{repository}"])
+            done = self._call([*argv, "--", f"docker://{repository}"], access)
         if isinstance(done, ImageCheck):
             return None
         if done.returncode == 0:
@@ -158,7 +178,7 @@ class Skopeo:
     def raw(self, ref: str, access: Access) -> bytes | str:
         """The manifest's bytes as stored, or why they could not be read."""
         with self._argv("inspect", access) as argv:
-            done = self._call([*argv, "--raw", "--", f"docker://{ref}"])
+            done = self._call([*argv, "--raw", "--", f"docker://{ref}"], access)
         if isinstance(done, ImageCheck):
             return done.detail
         if done.returncode == 0 and done.stdout:
@@ -168,7 +188,7 @@ class Skopeo:
     def delete(self, ref: str, access: Access) -> tuple[int, str]:
         """`skopeo delete`: its exit code and the last line of what it said."""
         with self._argv("delete", access) as argv:
-            done = self._call([*argv, "--", f"docker://{ref}"])
+            done = self._call([*argv, "--", f"docker://{ref}"], access)
         if isinstance(done, ImageCheck):
             return -1, done.detail
         lines = done.stderr.decode(errors="replace").strip().splitlines()
@@ -176,7 +196,7 @@ class Skopeo:
 
     def _inspect(self, ref: str, access: Access) -> ImageCheck:
         with self._argv("inspect", access) as argv:
-            done = self._call([*argv, "--raw", "--", f"docker://{ref}"])
+            done = self._call([*argv, "--raw", "--", f"docker://{ref}"], access)
         if isinstance(done, ImageCheck):
             return done
         answer = classify(done.returncode, done.stdout, done.stderr.decode(errors="replace"))
@@ -185,25 +205,40 @@ class Skopeo:
 
 
 class ImageChecker:
-    """The operator's checks: credentials from the MOSC's push secret (and the registry
-    CA ConfigMap), read once per round of questions; "exists" cached for a minute."""
+    """The operator's checks: credentials from the MOSC's push secret, read once per round
+    of questions, and the builds' CAs and proxy; "exists" cached for a minute."""
 
     def __init__(self, writer: Writer, settings: Settings, skopeo: str = "skopeo") -> None:
         self.writer, self.settings = writer, settings
+        self.network = NetworkReader(writer, settings)  # the build loop reads it too
         self.skopeo = Skopeo(tls_verify=settings.registry_tls_verify, skopeo=skopeo)
         # Only "exists" is cached, briefly: a "no" can turn into a "yes" the moment a build
         # pushes, and a stale "no" would rebuild what a retry should reuse.
-        self._found: TTLCache[str, ImageCheck] = TTLCache(maxsize=4096, ttl=60)
+        # By (registries.conf, reference): pools' mirrors may differ.
+        self._found: TTLCache[tuple[str, str], ImageCheck] = TTLCache(maxsize=4096, ttl=60)
         self._lock = threading.Lock()  # passes ask from several threads at once
 
     @property
     def calls(self) -> int:
         return self.skopeo.calls
 
-    def answers(self, refs: Sequence[str], push_secret: str) -> Mapping[str, ImageCheck]:
-        """Answers for `refs` (blocking: call it from a worker thread)."""
+    def asker(self, obs: Observed) -> Callable[[Sequence[str]], Mapping[str, ImageCheck]]:
+        """The planner's questions about `obs`'s MOSC answered with its push secret, read
+        through its pool's registries.conf, as the builds read."""
+        return functools.partial(
+            self.answers,
+            push_secret=obs.mosc.spec.rendered_image_push_secret.name,
+            registries_conf=clusterfiles.registries_conf(obs.rendered),
+        )
+
+    def answers(
+        self, refs: Sequence[str], push_secret: str, registries_conf: str | None = None
+    ) -> Mapping[str, ImageCheck]:
+        """Answers for `refs` (blocking: call it from a worker thread), read with the
+        pool's `registries_conf` if it has one."""
+        conf = hashlib.sha256((registries_conf or "").encode()).hexdigest()
         with self._lock:
-            known = {ref: self._found[ref] for ref in refs if ref in self._found}
+            known = {ref: self._found[conf, ref] for ref in refs if (conf, ref) in self._found}
         missing = [ref for ref in refs if ref not in known]
         fresh: dict[str, ImageCheck] = {}
         if missing:
@@ -211,24 +246,22 @@ class ImageChecker:
             fresh = (
                 dict.fromkeys(missing, access)
                 if isinstance(access, ImageCheck)
-                else self.skopeo.answers(missing, access)
+                else self.skopeo.answers(missing, replace(access, registries_conf=registries_conf))
             )
             with self._lock:
                 for ref, answer in fresh.items():
                     if answer.state == RegistryAnswer.EXISTS:
-                        self._found[ref] = answer
+                        self._found[conf, ref] = answer
         return {ref: fresh.get(ref) or known[ref] for ref in refs}
 
     def access(self, push_secret: str) -> Access | ImageCheck:
         """What skopeo needs to reach the registry, or why it can't be asked."""
-        namespace = self.settings.namespace
         # The MOSC's secret where it lives, in either type, as the build's copy has it.
         found = self.writer.read_secret(buildsecrets.secrets_namespace(self.settings), push_secret)
         auth = buildsecrets.dockerconfigjson(*found) if found else None
         if auth is None:
             return ImageCheck(RegistryAnswer.UNKNOWN, detail=f"push secret {push_secret} not found")
-        ca = None
-        if self.settings.registry_ca_configmap:
-            cas = self.writer.read_configmap_data(namespace, self.settings.registry_ca_configmap)
-            ca = (cas or {}).get("ca-bundle.crt")
-        return Access(auth, ca)
+        # Every CA the builds trust, in one file of skopeo's --cert-dir.
+        network = self.network.read()
+        ca = "".join(network.trust[name] for name in sorted(network.trust)) or None
+        return Access(auth, ca, network.proxy_env())

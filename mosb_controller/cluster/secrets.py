@@ -1,5 +1,6 @@
 """The build's Secrets on the API server: the MOSC's registry credentials where they
-live, the global pull secret, the entitlement, and the build's copies of them
+live, the global pull secret, the entitlement (and its RPM repositories' and keys'
+ConfigMaps, which go into the inputs ConfigMap), and the build's copies of them
 (planning/buildsecrets.py decides; this reads and writes). Their data is held only
 between reading a source and writing its copy, and never logged.
 """
@@ -45,8 +46,19 @@ class SecretStore:
         kind = self._type(*fallback) if fallback else None
         entitlement = buildsecrets.entitlement_secret(settings)
         entitled = entitlement is not None and self._type(*entitlement) is not None
+        # Read whole: their files go into the build's inputs ConfigMap (a pod mounts only
+        # ConfigMaps of its own namespace). Absent ones are empty: builds go without.
+        yum, gpg = (
+            (self.writer.read_configmap_data(*ref) or {}) if ref else {}
+            for ref in buildsecrets.repo_configmaps(settings)
+        )
         return dataclasses.replace(
-            obs, named_secrets=named, global_pull_secret=kind, entitlement=entitled
+            obs,
+            named_secrets=named,
+            global_pull_secret=kind,
+            entitlement=entitled,
+            yum_repos=yum,
+            rpm_gpg=gpg,
         )
 
     def make_copy(self, copy: SecretCopy, settings: Settings) -> None:

@@ -68,6 +68,11 @@ def entitlement_secret(settings: Settings) -> tuple[str, str] | None:
     return reference(settings.entitlement_secret)
 
 
+def repo_configmaps(settings: Settings) -> tuple[tuple[str, str] | None, ...]:
+    """The configured ConfigMaps of RPM repositories and of their keys, in that order."""
+    return reference(settings.yum_repos_configmap), reference(settings.rpm_gpg_configmap)
+
+
 def secrets_namespace(settings: Settings) -> str:
     return settings.secrets_namespace or settings.namespace
 
@@ -109,13 +114,17 @@ def sources(obs: Observed) -> dict[str, tuple[str, str]] | Refusal:
 
 
 def check(inputs: BuildInputs, obs: Observed) -> BuildInputs | Refusal:
-    """The inputs with the Secrets the Jobs mount: this build's copies."""
+    """The inputs with the Secrets the Jobs mount (this build's copies) and, with the
+    entitlement, the cluster's RPM repositories and keys (the inputs ConfigMap's)."""
     found = sources(obs)
     if isinstance(found, Refusal):
         return found
     mosb = inputs.mosb_name()
     pull = copy_name(mosb, "pull") if "pull" in found else None
-    return replace(inputs, push_secret=copy_name(mosb, "push"), pull_secret=pull)
+    files = replace(inputs.cluster_files, yum_repos=obs.yum_repos, rpm_gpg=obs.rpm_gpg)
+    return replace(
+        inputs, push_secret=copy_name(mosb, "push"), pull_secret=pull, cluster_files=files
+    )
 
 
 def entitlement_copy(obs: Observed, mosb: str) -> str | None:

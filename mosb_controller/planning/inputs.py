@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from api import (
     BASE_OS_CONTAINER_IMAGE_KEY,
@@ -34,7 +34,10 @@ from api import (
 from api.enums import KernelType
 from mosb_controller.arch import ArchSummary
 from mosb_controller.planning import containerfile, hashing
+from mosb_controller.planning.clusterfiles import ClusterFiles
 from mosb_controller.planning.containerfile import OSContent
+from mosb_controller.planning.network import NO_NETWORK, ClusterNetwork
+from mosb_controller.settings import DEFAULT_BUILDER_IMAGE
 
 NAME_HASH_LENGTH = 16
 MAX_LABEL = 63
@@ -67,6 +70,13 @@ class BuildInputs:
     # Builder mode's OS content from the rendered config (upstream's template); None: the
     # plain form, where the MCD applies the rendered config on the node.
     os: OSContent | None = None
+    builder_image: str = DEFAULT_BUILDER_IMAGE  # the Jobs' image (planning/builderimage.py)
+    # How the build reaches registries (proxy, CAs): in its Jobs, never in its identity or
+    # keys, so a change rebuilds nothing (planning/network.py says why).
+    network: ClusterNetwork = NO_NETWORK
+    # What the cluster gives the build (registries files, RPM repositories: jobinputs.py,
+    # buildsecrets.py): how it pulls, not what it builds, so in no identity or key.
+    cluster_files: ClusterFiles = field(default_factory=ClusterFiles)
 
     @property
     def homogeneous(self) -> bool:
@@ -135,6 +145,7 @@ def build_inputs(
     pool_arches: ArchSummary | None,
     mode: Mode = Mode.BUILDER,
     release_base: str | None = None,
+    network: ClusterNetwork = NO_NETWORK,
 ) -> BuildInputs | Refusal:
     """The inputs of the build this MOSC asks for now, or why there are none yet.
 
@@ -167,7 +178,9 @@ def build_inputs(
     pull = mosc.spec.base_image_pull_secret
     os: OSContent | None = None  # alongside-mco: the MCD applies the rendered config
     if mode is Mode.BUILDER and rendered is not None:
-        content = os_content(rendered, base, pool_arches.architectures)
+        content = os_content(
+            rendered, base, pool_arches.architectures, network.additional_trust_bundle
+        )
         if isinstance(content, Refusal):
             return content
         os = content
@@ -183,6 +196,7 @@ def build_inputs(
         pull_secret=pull.name if pull else None,
         config_in_identity=mode is Mode.BUILDER,
         os=os,
+        network=network,
     )
 
 
@@ -215,7 +229,7 @@ def _base_image(
 
 
 def os_content(
-    rendered: MachineConfig, base: str, architectures: tuple[str, ...]
+    rendered: MachineConfig, base: str, architectures: tuple[str, ...], ca_bundle: str = ""
 ) -> OSContent | Refusal:
     """Builder mode's OS content of the rendered config, checked for these architectures."""
     spec = rendered.spec
@@ -232,6 +246,7 @@ def os_content(
         extensions=spec.extensions,
         kernel_type=KernelType(spec.kernel_type or KernelType.DEFAULT),
         kernel_arguments=spec.kernel_arguments,
+        ca_bundle=ca_bundle,
     )
     refused = containerfile.validate(os, base, architectures)
     if refused is not None:

@@ -20,7 +20,9 @@ from api.names import (
     ROLE_LABEL,
 )
 from mosb_controller.arch import ARCH_LABEL, SUPPORTED_ARCHES, build_tolerations
+from mosb_controller.planning import clusterfiles
 from mosb_controller.planning.inputs import BuildInputs, short_name
+from mosb_controller.planning.network import ClusterNetwork
 from mosb_controller.settings import Settings
 
 SCRIPTS_MOUNT = "/etc/mosb/scripts"
@@ -31,6 +33,7 @@ CA_MOUNT = "/etc/mosb/certs"
 ENTITLEMENT_MOUNT = "/etc/mosb/entitlement"
 DOCKERCONFIG = ".dockerconfigjson"
 CONTEXT_DIR = "context"  # under INPUTS_MOUNT: builder mode's build context
+TRUST_PREFIX = "trust."  # inputs ConfigMap keys of the CA files, mounted at CA_MOUNT
 
 
 def context_key(path: str) -> str:
@@ -94,6 +97,11 @@ def inputs_configmap(
         data[f"Containerfile.{arch}"] = inputs.rendered_containerfile(mosb, arch)
     for path, content in inputs.context_files().items():
         data[context_key(path)] = content
+    # The CAs travel with the build, as upstream's `additionaltrustbundle-<mosb>`: a pod
+    # mounts ConfigMaps of its own namespace only, and the cluster's live elsewhere.
+    for name, pem in inputs.network.trust.items():
+        data[TRUST_PREFIX + name] = pem
+    data |= inputs.cluster_files.configmap_data()  # registries files, RPM repositories
     meta = _meta(inputs_configmap_name(mosb), settings, mosb, uid, "inputs", None, inputs.mosc)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
@@ -114,65 +122,71 @@ def _secret_volume(name: str, secret: str) -> dict[str, Any]:
     }
 
 
-def _common_env(settings: Settings) -> dict[str, str]:
+def _common_env(settings: Settings, network: ClusterNetwork) -> dict[str, str]:
     return {
         "MOSB_PUSH_AUTHFILE": f"{PUSH_SECRET_MOUNT}/{DOCKERCONFIG}",
         "MOSB_TLS_VERIFY": "true" if settings.registry_tls_verify else "false",
-        "MOSB_CA_DIR": CA_MOUNT if settings.registry_ca_configmap else "",
+        "MOSB_CA_DIR": CA_MOUNT if network.trust else "",
         "MOSB_IMAGE_FORMAT": settings.image_format,
         "MOSB_RESULT_FILE": "/dev/termination-log",
+        **network.proxy_env(),  # buildah and skopeo honour them; build.sh makes build args
+        **clusterfiles.common_env(),
     }
 
 
 def _volumes(
-    meta: Any, push_secret: str, settings: Settings, extra: list[dict[str, Any]]
+    meta: Any, push_secret: str, network: ClusterNetwork, extra: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Every pod's volumes: the scripts, the push secret, buildah's storage, the registry
-    CA when configured; then the Job's own."""
+    """Every pod's volumes: the scripts, the push secret, buildah's storage, the cluster's
+    registries files, the CAs to trust when there are any; then the Job's own."""
+    inputs = inputs_configmap_name(meta["annotations"][MOSB_ANNOTATION])
     volumes = [
         {
             "name": "scripts",
             "configMap": {
-                "name": inputs_configmap_name(meta["annotations"][MOSB_ANNOTATION]),
+                "name": inputs,
                 "defaultMode": 0o555,
                 "items": [{"key": n, "path": n} for n in sorted(script_files())],
             },
         },
         _secret_volume("push-secret", push_secret),
         {"name": "containers-storage", "emptyDir": {}},
+        clusterfiles.containers_volume(inputs),
         *extra,
     ]
-    if settings.registry_ca_configmap:
-        volumes.append(
-            {
-                "name": "registry-ca",
-                "configMap": {
-                    "name": settings.registry_ca_configmap,
-                    "items": [{"key": "ca-bundle.crt", "path": "ca.crt"}],
-                },
-            }
-        )
+    if network.trust:
+        # Optional: a Job made after the ConfigMap (a late architecture, the push) may
+        # know a CA the ConfigMap, written at the build's start, lacks; it skips that one.
+        items = [{"key": TRUST_PREFIX + n, "path": n} for n in sorted(network.trust)]
+        volumes.append({"name": "trust", "configMap": {"name": inputs, "items": items,
+                                                        "optional": True}})  # fmt: skip
     return volumes
 
 
-def _mounts(settings: Settings, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _mounts(network: ClusterNetwork, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
     mounts: list[dict[str, Any]] = [
         {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
         {"name": "push-secret", "mountPath": PUSH_SECRET_MOUNT, "readOnly": True},
         {"name": "containers-storage", "mountPath": "/var/lib/containers"},
+        clusterfiles.containers_mount(),
         *extra,
     ]
-    if settings.registry_ca_configmap:
-        mounts.append({"name": "registry-ca", "mountPath": CA_MOUNT, "readOnly": True})
+    if network.trust:
+        mounts.append({"name": "trust", "mountPath": CA_MOUNT, "readOnly": True})
     return mounts
 
 
 def _container(
-    name: str, script: str, env: dict[str, str], mounts: list[dict[str, Any]], settings: Settings
+    name: str,
+    image: str,
+    script: str,
+    env: dict[str, str],
+    mounts: list[dict[str, Any]],
+    settings: Settings,
 ) -> dict[str, Any]:
     return {
         "name": name,
-        "image": settings.builder_image,
+        "image": image,
         "command": ["/bin/bash", f"{SCRIPTS_MOUNT}/{script}"],
         "env": _env(env),
         "volumeMounts": mounts,
@@ -192,7 +206,7 @@ def _container(
 
 def _job(
     meta: Any,
-    push_secret: str,
+    inputs: BuildInputs,
     settings: Settings,
     container: str,
     script: str,
@@ -206,8 +220,17 @@ def _job(
         "restartPolicy": "Never",
         "serviceAccountName": settings.build_service_account,
         "automountServiceAccountToken": False,
-        "containers": [_container(container, script, env, _mounts(settings, mounts), settings)],
-        "volumes": _volumes(meta, push_secret, settings, volumes),
+        "containers": [
+            _container(
+                container,
+                inputs.builder_image,
+                script,
+                env,
+                _mounts(inputs.network, mounts),
+                settings,
+            )
+        ],
+        "volumes": _volumes(meta, inputs.push_secret, inputs.network, volumes),
         **pod_extra,
     }
     return {
@@ -230,7 +253,8 @@ def build_job(
     entitlement: str | None = None,
 ) -> dict[str, Any]:
     """The Job that builds `arch` natively on a node of that architecture; RUN steps see
-    the files of the Secret `entitlement` (if any) under /etc/pki/entitlement."""
+    the files of the Secret `entitlement` (if any) under /etc/pki/entitlement, and the
+    cluster's RPM repositories and keys (if any) at /etc/yum.repos.d, /etc/pki/rpm-gpg."""
     name = build_job_name(mosb, arch)
     meta = _meta(name, settings, mosb, uid, "build", arch, inputs.mosc)
     env = {
@@ -239,7 +263,8 @@ def build_job(
         "MOSB_TARGET_IMAGE": f"{inputs.repository}:{inputs.tag(mosb, arch)}",
         "MOSB_PULL_AUTHFILE": f"{PULL_SECRET_MOUNT}/{DOCKERCONFIG}" if inputs.pull_secret else "",
         "MOSB_ENTITLEMENT_DIR": ENTITLEMENT_MOUNT if entitlement else "",
-        **_common_env(settings),
+        **clusterfiles.build_env(inputs.cluster_files),
+        **_common_env(settings, inputs.network),
     }
     items = [{"key": f"Containerfile.{arch}", "path": "Containerfile"}]
     context = sorted(inputs.context_files())
@@ -256,13 +281,13 @@ def build_job(
     if entitlement:
         volumes.append({"name": "entitlement", "secret": {"secretName": entitlement}})
         mounts.append({"name": "entitlement", "mountPath": ENTITLEMENT_MOUNT, "readOnly": True})
+    repos = clusterfiles.build_volumes(inputs.cluster_files, inputs_configmap_name(mosb))
+    volumes, mounts = volumes + repos[0], mounts + repos[1]
     pod_extra = {
         "nodeSelector": {ARCH_LABEL: arch, "kubernetes.io/os": "linux"},
         "tolerations": build_tolerations(arch),
     }
-    return _job(
-        meta, inputs.push_secret, settings, "build", "build.sh", env, volumes, mounts, pod_extra
-    )
+    return _job(meta, inputs, settings, "build", "build.sh", env, volumes, mounts, pod_extra)
 
 
 def push_job(
@@ -273,11 +298,11 @@ def push_job(
     env = {
         "MOSB_TARGET_IMAGE": f"{inputs.repository}:{mosb}",
         "MOSB_ARCH_IMAGES": "\n".join(f"{arch} {images[arch]}" for arch in sorted(images)),
-        **_common_env(settings),
+        **_common_env(settings, inputs.network),
     }
     # Any architecture can assemble the list; tolerate every architecture's taints.
     pod_extra = {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [t for arch in SUPPORTED_ARCHES for t in build_tolerations(arch)],
     }
-    return _job(meta, inputs.push_secret, settings, "push", "push.sh", env, [], [], pod_extra)
+    return _job(meta, inputs, settings, "push", "push.sh", env, [], [], pod_extra)

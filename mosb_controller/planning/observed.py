@@ -38,6 +38,7 @@ from api.names import (
     ROLE_LABEL,
 )
 from mosb_controller.arch import ArchSummary
+from mosb_controller.planning.network import NO_NETWORK, ClusterNetwork
 from mosb_controller.settings import Settings
 
 
@@ -246,3 +247,9 @@ class Observed:
     named_secrets: Mapping[str, str] | None = None
     global_pull_secret: str | None = None  # its type; None: not configured or absent
     entitlement: bool = False  # the configured entitlement Secret exists
+    # The configured RPM repositories' and keys' ConfigMaps: file name → content; empty
+    # when not configured or absent.
+    yum_repos: Mapping[str, str] = field(default_factory=dict)
+    rpm_gpg: Mapping[str, str] = field(default_factory=dict)
+    mco_image: str | None = None  # the MCO's image, when its images ConfigMap is configured
+    network: ClusterNetwork = NO_NETWORK  # proxy and CAs (read by the build loop)

@@ -50,8 +50,8 @@ from mosb_controller.planning.hold import PoolHold, hold
 from mosb_controller.planning.inputs import (
     BuildInputs,
     Refusal,
-    build_inputs,
 )
+from mosb_controller.planning.jobinputs import job_inputs
 from mosb_controller.planning.observed import MosbView, Observed
 from mosb_controller.planning.reuse import ArchDecision
 from mosb_controller.planning.status import PushState
@@ -98,9 +98,7 @@ class Plan:
 def plan_mosc(obs: Observed) -> Plan:
     plan = Plan()
     mode = obs.settings.mode
-    inputs = build_inputs(obs.mosc, obs.pool, obs.rendered, obs.pool_arches, mode, obs.release_base)
-    if isinstance(inputs, BuildInputs):
-        inputs = buildsecrets.check(inputs, obs)
+    inputs = job_inputs(obs)
     if isinstance(inputs, Refusal):
         plan.refusal = inputs
         return plan

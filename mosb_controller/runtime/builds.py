@@ -32,6 +32,7 @@ from api import (
 from mosb_controller.arch import ClusterRecord
 from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.kube import Writer, api_status
+from mosb_controller.cluster.mcoimages import McoImages
 from mosb_controller.cluster.secrets import SecretStore
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.buildsecrets import SECRET_REFUSALS
@@ -58,6 +59,8 @@ RESYNC_SECONDS = 30.0  # an unfinished build is looked at again: timeouts; a saf
 STALE_RETRY_SECONDS = 1.0  # the watch has not shown our last write yet
 WORKERS = 16  # passes at once: they mostly wait on the API and the registry
 API_THREADS = 16
+# Refusals over what no watch shows (Secrets outside our namespace, the MCO's images).
+UNWATCHED_REFUSALS = SECRET_REFUSALS | {EventReason.BUILDER_IMAGE_NOT_FOUND}
 
 
 class BuildLoop:
@@ -75,6 +78,7 @@ class BuildLoop:
     ) -> None:
         self.writer, self.settings, self.checker = writer, settings, checker
         self.secret_store = SecretStore(writer)
+        self.mco_images = McoImages(writer)
         self.record, self.clock = record, clock
         self.metrics = metrics or Metrics()
         self.own_writes = own_writes or OwnWrites()
@@ -203,20 +207,20 @@ class BuildLoop:
         if self._behind(obs):  # our last write's watch event is on its way, and enqueues
             return STALE_RETRY_SECONDS
         obs = await self._api(self.secret_store.observe, obs)  # those outside our namespace
+        obs = await self._api(self.mco_images.observe, obs)  # the builder image, on OpenShift
+        obs = await self._api(self.checker.network.observe, obs)  # proxy and CAs
         plan = plan_mosc(obs)
         if plan.image_checks:  # ask the registry until the plan asks nothing new
-            ask = functools.partial(
-                self.checker.answers, push_secret=obs.mosc.spec.rendered_image_push_secret.name
-            )
+            ask = self.checker.asker(obs)
             loop = asyncio.get_running_loop()
             settled = functools.partial(settle, obs, ask, first=plan)
             plan, answered = await loop.run_in_executor(self._check_pool, settled)
             obs = answered
         later = await self.apply(obs, plan)
         self.metrics.builds.update(mosc_name, build_state(obs, plan))
-        # Secrets outside our namespace are not watched: look again for a missing one.
+        # What no watch shows (UNWATCHED_REFUSALS): look again for a missing one.
         if (plan.mosb_name and not _finished(obs, plan)) or (
-            plan.refusal is not None and plan.refusal.reason in SECRET_REFUSALS
+            plan.refusal is not None and plan.refusal.reason in UNWATCHED_REFUSALS
         ):
             later = min(later or RESYNC_SECONDS, RESYNC_SECONDS)
         return later
@@ -248,11 +252,10 @@ class BuildLoop:
                 meta["name"],
                 extra=build_fields(mosc, plan.mosb_name, arch),
             )
-        # The inputs first (the pods mount them), then every Job at once.
-        for body in plan.create_configmaps:
-            await run(w.create_namespaced, body)
+        # The inputs and Secret copies first, at once (the pods mount them), then every Job.
         await asyncio.gather(
-            *(run(self.secret_store.make_copy, c, self.settings) for c in plan.copy_secrets)
+            *(run(w.create_namespaced, body) for body in plan.create_configmaps),
+            *(run(self.secret_store.make_copy, c, self.settings) for c in plan.copy_secrets),
         )
         await asyncio.gather(*(run(w.create_namespaced, body) for body in plan.create_jobs))
         await self._write_records(obs, plan)

@@ -155,6 +155,34 @@ check_registry_settings() {
   if [ -n "$ca_dir" ]; then tls_opts+=(--cert-dir "$ca_dir"); fi
 }
 
+# --- the cluster's registries files --------------------------------------------------
+
+# MOSB_REGISTRIES_CONF and MOSB_SIGNATURE_POLICY: where the cluster's registries.conf and
+# policy.json (from the pool's rendered MachineConfig) are; each is used when it is there
+# and not empty, else the builder image's own applies, as without them. Sets
+# regconf_opts (buildah's global option, before the subcommand: a flag, not
+# CONTAINERS_REGISTRIES_CONF, so each call shows what it reads with, as the operator's
+# skopeo calls must: skopeo 1.9 ignores that variable), policy_opts (buildah bud's, for
+# pulling the base: a signature policy is about what is pulled, as on the nodes) and
+# policy_source (for messages).
+check_containers_config() {
+  local conf=${MOSB_REGISTRIES_CONF:-} policy=${MOSB_SIGNATURE_POLICY:-}
+  regconf_opts=()
+  policy_opts=()
+  policy_source="the builder image's policy.json"
+  if [ -n "$conf" ] && [ -s "$conf" ]; then
+    readable_file "$conf" || fail "the registries.conf (MOSB_REGISTRIES_CONF) is unreadable"
+    regconf_opts=(--registries-conf "$conf")
+    echo "mosb: using the cluster's registries.conf (mirrors, registry settings)"
+  fi
+  if [ -n "$policy" ] && [ -s "$policy" ]; then
+    readable_file "$policy" || fail "the policy.json (MOSB_SIGNATURE_POLICY) is unreadable"
+    policy_opts=(--signature-policy "$policy")
+    policy_source="the cluster's policy.json"
+    echo "mosb: using the cluster's policy.json (signature policy)"
+  fi
+}
+
 # --- set up, finish ------------------------------------------------------------------
 
 # Containers storage on vfs (unless set), and a private work directory with the step log.

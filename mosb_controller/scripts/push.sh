@@ -11,11 +11,17 @@
 #                       <repo> is the repository of MOSB_TARGET_IMAGE
 #   MOSB_PUSH_AUTHFILE  path of a .dockerconfigjson (required)
 #   MOSB_TLS_VERIFY     true (default) | false
-#   MOSB_CA_DIR         optional directory of CA certificates (*.crt) to trust
+#   MOSB_CA_DIR         optional directory of CA certificates (*.crt) to trust: the
+#                       registry CA, the cluster's trust bundle, the service CA
 #   MOSB_IMAGE_FORMAT   oci (default) | docker; the per-arch images must be of that format
+#   MOSB_REGISTRIES_CONF optional path of the cluster's registries.conf (see common.sh)
 #   MOSB_RESULT_FILE    where the result goes (default /dev/termination-log)
-# Every per-arch image is checked first (exists, is a single image of the stated
-# architecture and format); nothing is pushed under the final tag unless all pass. Only
+#   HTTP_PROXY, HTTPS_PROXY, NO_PROXY (and lowercase) optional: the cluster proxy, which
+#                       buildah uses to reach the registry
+# It needs bash, coreutils, grep, sed and buildah only: what upstream's builder, the MCO
+# image, ships (no skopeo). Every per-arch image is checked first (exists, is a single
+# image of the stated architecture and format); nothing is pushed under the final tag
+# unless all pass. Only
 # the list is pushed (manifest push without --all): the images are already in the target
 # repository, so no layer is uploaded again.
 # Result: on success exactly the list digest "sha256:<64 hex>" (no newline); on failure
@@ -31,7 +37,7 @@ list_name=""
 
 # Called by cleanup (common.sh) on exit: drop the local manifest list, if one was made.
 cleanup_extra() {
-  if [ -n "$list_name" ]; then buildah manifest rm "$list_name" >/dev/null 2>&1 || true; fi
+  drop_list
 }
 install_traps push.sh
 
@@ -57,6 +63,7 @@ arch_ref_re="^${repo_re}@sha256:[0-9a-f]{64}\$"
 check_target_image
 check_push_authfile
 check_registry_settings
+check_containers_config
 
 arches=()
 refs=()
@@ -109,44 +116,74 @@ set_up_work
 registry_opts=(--authfile "$push_auth" "${tls_opts[@]}")
 
 # --- verify every per-arch image before anything is pushed ---------------------------
-problems=()
-for i in "${!arches[@]}"; do
-  a=${arches[$i]}
-  r=${refs[$i]}
-  echo "mosb: checking the linux/$a image $r"
-  if ! capture_step "$work/raw.$i" skopeo inspect --raw "${registry_opts[@]}" -- "docker://$r"; then
+# With buildah alone (upstream's builder, the MCO image, ships no skopeo): each image is
+# added to a throw-away list of its own without --arch, so buildah reads its platform from
+# the image's config; the list then shows the manifest's media type and that platform.
+# Adding a manifest list by digest silently adds this machine's instance of it instead,
+# whose digest differs from the one asked for: that is how a list is told apart.
+check_image() { # $1 arch, $2 reference, $3 index: appends to problems, or fails
+  local a=$1 r=$2 i=$3 added listed platform kind=unknown
+  list_name="localhost/mosb-check:push-$$-$i"
+  if ! run_step buildah manifest create -- "$list_name"; then
+    fail "could not create a local manifest list"
+  fi
+  if ! capture_step "$work/added.$i" buildah "${regconf_opts[@]}" manifest add \
+    "${registry_opts[@]}" -- "$list_name" "docker://$r"; then
     if log_has "$not_found_re"; then
-      problems+=("image for $a is missing: $r")
-      continue
+      problem "image for $a is missing: $r"
+      return 0
     fi
     # not about this image (credentials, TLS, network): one clear cause, stop here
     cause=$(target_cause)
     fail "reading the image for $a ($r) failed${cause:+: $cause}; nothing was pushed to $target"
   fi
-  raw=$(cat -- "$work/raw.$i")
-  case "$raw" in
-    *manifest.list.v2+json* | *image.index.v1+json*)
-      problems+=("image for $a is a manifest list, not a single image: $r")
-      continue
-      ;;
-  esac
-  kind=unknown
-  if [[ $raw =~ \"mediaType\"[[:space:]]*:[[:space:]]*\"application/vnd\.(oci|docker)\. ]]; then
-    kind=${BASH_REMATCH[1]}
+  added=$(cat -- "$work/added.$i")
+  if [ "${added##* }" != "${r#*@}" ]; then
+    problem "image for $a is a manifest list, not a single image: $r"
+    return 0
+  fi
+  if ! capture_step "$work/listed.$i" buildah manifest inspect -- "$list_name"; then
+    fail "could not read back the local manifest list"
+  fi
+  drop_list
+  listed=$(cat -- "$work/listed.$i")
+  # one entry: its media type is the only single-image one, its platform the only one
+  if [[ $listed == *'"application/vnd.oci.image.manifest.v1+json"'* ]]; then
+    kind=oci
+  elif [[ $listed == *'"application/vnd.docker.distribution.manifest.v2+json"'* ]]; then
+    kind=docker
   fi
   if [ "$kind" != "$image_format" ]; then
-    problems+=("image for $a is not of format $image_format (found $kind): $r")
-    continue
+    problem "image for $a is not of format $image_format (found $kind): $r"
+    return 0
   fi
-  if ! capture_step "$work/platform.$i" skopeo inspect --no-tags \
-    --format '{{.Os}}/{{.Architecture}}' "${registry_opts[@]}" -- "docker://$r"; then
-    cause=$(target_cause)
-    fail "reading the config of the image for $a ($r) failed${cause:+: $cause}; nothing was pushed to $target"
-  fi
-  platform=$(cat -- "$work/platform.$i")
+  platform="$(json_string os "$listed")/$(json_string architecture "$listed")"
   if [ "$platform" != "linux/$a" ]; then
-    problems+=("image for $a declares platform $platform, not linux/$a: $r")
+    problem "image for $a declares platform $platform, not linux/$a: $r"
   fi
+}
+
+# Remove the local list being made, if any (it holds no layers: only manifests).
+drop_list() {
+  if [ -n "$list_name" ]; then buildah manifest rm -- "$list_name" >/dev/null 2>&1 || true; fi
+  list_name=""
+}
+
+problem() {
+  problems+=("$1")
+  drop_list
+}
+
+# The value of the first "$1": "<string>" member in the JSON text $2 (empty if none).
+json_string() {
+  local re="\"$1\"[[:space:]]*:[[:space:]]*\"([^\"]*)\""
+  if [[ $2 =~ $re ]]; then echo "${BASH_REMATCH[1]}"; fi
+}
+
+problems=()
+for i in "${!arches[@]}"; do
+  echo "mosb: checking the linux/${arches[$i]} image ${refs[$i]}"
+  check_image "${arches[$i]}" "${refs[$i]}" "$i"
 done
 if [ ${#problems[@]} -gt 0 ]; then
   msg=${problems[0]}
@@ -163,8 +200,8 @@ fi
 for i in "${!arches[@]}"; do
   a=${arches[$i]}
   r=${refs[$i]}
-  if ! run_step buildah manifest add --arch "$a" --os linux "${registry_opts[@]}" \
-    -- "$list_name" "docker://$r"; then
+  if ! run_step buildah "${regconf_opts[@]}" manifest add --arch "$a" --os linux \
+    "${registry_opts[@]}" -- "$list_name" "docker://$r"; then
     cause=$(target_cause)
     fail "adding the linux/$a image $r to the list failed${cause:+: $cause}"
   fi
@@ -172,8 +209,8 @@ done
 echo "mosb: pushing the manifest list of ${arches[*]} to $target"
 # No --all: in buildah 1.28 --all also copies every image of the list; without it only
 # the list itself is written (the images are already in this repository by digest).
-if ! run_step buildah manifest push --format "$manifest_format" "${registry_opts[@]}" \
-  --digestfile "$work/digest" -- "$list_name" "docker://$target"; then
+if ! run_step buildah "${regconf_opts[@]}" manifest push --format "$manifest_format" \
+  "${registry_opts[@]}" --digestfile "$work/digest" -- "$list_name" "docker://$target"; then
   cause=$(target_cause)
   fail "push of the manifest list to $target failed${cause:+: $cause}"
 fi

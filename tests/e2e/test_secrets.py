@@ -1,7 +1,8 @@
 """Registry credentials as on OpenShift: the MOSC's Secrets in another namespace (the
 MCO's), a `kubernetes.io/dockercfg` push secret, and no `baseImagePullSecret`, so the
 base (the local registry wants auth for every pull) comes with the global pull secret.
-Each build mounts its own `.dockerconfigjson` copies, gone once it succeeded.
+Each build mounts its own `.dockerconfigjson` copies, gone once it succeeded. And the
+builder image as on OpenShift: the MCO's own, named by its images ConfigMap.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-from api.names import BUILD_OBJECT_LABEL
+from api.names import (
+    BUILD_OBJECT_LABEL,
+    MCO_IMAGE_FIELD,
+    MCO_IMAGES_CONFIGMAP,
+    MCO_IMAGES_KEY,
+    MOSC_ANNOTATION,
+)
 from hack import bases, controlplane, operatoridentity
 from hack.localcluster import ARCHES, NAMESPACE, LocalCluster
 from hack.registry import missing_tools
@@ -26,10 +33,14 @@ from tests.support.polling import require
 MCO_NAMESPACE = "openshift-machine-config-operator"
 CONFIG_NAMESPACE = "openshift-config"
 PUSH = "builder-dockercfg-x1"  # named as OpenShift names its builder secrets
+# The MCO's image as the release payload names it (the node harness runs the Jobs'
+# commands on this machine whatever their image: here only the Jobs' image is checked).
+MCO_IMAGE = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:" + "5" * 64
 ARGS = [
     "--build-backoff-limit=0",
     f"--secrets-namespace={MCO_NAMESPACE}",
     f"--global-pull-secret={CONFIG_NAMESPACE}/pull-secret",
+    f"--mco-images-configmap={MCO_NAMESPACE}/{MCO_IMAGES_CONFIGMAP}",
 ]
 
 
@@ -43,10 +54,13 @@ def _ignore_conflict(create: Any, *args: Any) -> None:
 
 def _readable_by_the_operator(client: kubernetes.client.ApiClient, namespace: str) -> None:
     """What a Role in those namespaces must grant the operator: get on Secrets (the
-    OpenShift overlay has one for openshift-config/pull-secret)."""
+    OpenShift overlay has one for openshift-config/pull-secret) and on the MCO's images
+    ConfigMap (the overlay's grants exactly that one)."""
     rbac = kubernetes.client.RbacAuthorizationV1Api(client)
-    role = {"metadata": {"name": "mosb-secrets"},
-            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}  # fmt: skip
+    secrets = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
+    images = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"],
+              "resourceNames": [MCO_IMAGES_CONFIGMAP]}  # fmt: skip
+    role = {"metadata": {"name": "mosb-secrets"}, "rules": [secrets, images]}
     binding = {
         "metadata": {"name": "mosb-secrets"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
@@ -78,6 +92,9 @@ def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
                                    ".dockerconfigjson", {"auths": auths})),
     ):  # fmt: skip
         _ignore_conflict(made.core.create_namespaced_secret, namespace, body)
+    images = {"metadata": {"name": MCO_IMAGES_CONFIGMAP},
+              "data": {MCO_IMAGES_KEY: json.dumps({MCO_IMAGE_FIELD: MCO_IMAGE})}}  # fmt: skip
+    _ignore_conflict(made.core.create_namespaced_config_map, MCO_NAMESPACE, images)
     made.start_operator(ARGS)
     yield made
     made.stop()
@@ -90,6 +107,16 @@ def test_dockercfg_push_and_global_pull_secret_from_other_namespaces(local: Loca
     body["spec"]["renderedImagePushSecret"] = {"name": PUSH}
     del body["spec"]["baseImagePullSecret"]
     local.create("machineosconfigs", "MachineOSConfig", body)
+
+    def job_images() -> set[str] | None:
+        jobs = local.batch.list_namespaced_job(NAMESPACE, label_selector=BUILD_OBJECT_LABEL)
+        # this MOSC's only: earlier modules on the same control plane leave failed builds'
+        specs = [j.to_dict() for j in jobs.items]
+        mine = [j for j in specs if j["metadata"]["annotations"].get(MOSC_ANNOTATION) == "creds"]
+        pods = [j["spec"]["template"]["spec"] for j in mine]
+        return {str(c["image"]) for pod in pods for c in pod["containers"]} or None
+
+    assert wait(job_images, 60, "the build Jobs") == {MCO_IMAGE}  # the MCO's, as upstream
     mosb = succeeded(local, "creds")["metadata"]["name"]
     copies = {buildsecrets.copy_name(mosb, role) for role in buildsecrets.ROLES}
 

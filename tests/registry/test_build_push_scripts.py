@@ -11,8 +11,9 @@ mounted files the controller renders run here, with real buildah and skopeo.
 
 Every image is made locally (on the busybox bases of hack/build-bases.sh); the registry
 is Debian's ``docker-registry`` on 127.0.0.1 with TLS and htpasswd auth (``hack/registry.py``). The
-registry's CA reaches the Jobs as the CA ConfigMap would (key ``ca-bundle.crt``), the
-credentials as the push/pull Secrets would (key ``.dockerconfigjson``).
+registry's CA reaches the Jobs in the inputs ConfigMap, where the operator puts what its
+registry CA ConfigMap holds, the credentials as the push/pull Secrets would (key
+``.dockerconfigjson``). Proxy and trust bundle: test_proxy_trust.py.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ import copy
 import http.client
 import http.server
 import json
-import os
 import re
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -56,23 +56,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS_DIR = ROOT / "mosb_controller" / "scripts"
 MOSB_LABEL = "machineconfiguration.openshift.io/machine-os-build"
 CONFIG_LABEL = "machineconfiguration.openshift.io/rendered-machine-config"
-
-
-# -- tools ------------------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def _tools() -> None:
-    missing = registry.missing_tools()
-    if missing:
-        message = f"registry tests need {', '.join(missing)} on PATH (Debian: hack/setup.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def reg() -> Iterator[registry.LocalRegistry]:
-    with registry.LocalRegistry() as r:
-        yield r
 
 
 @pytest.fixture(scope="module")

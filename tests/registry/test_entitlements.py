@@ -1,6 +1,7 @@
 """RHEL entitlements in RUN steps, as upstream mounts them (`buildah --volume`): a RUN step
 reads a file under /etc/pki/entitlement and writes its digest into the image; the file
-itself is in no layer of the image and in no log."""
+itself is in no layer of the image and in no log. Likewise the cluster's repositories
+(/etc/yum.repos.d) and their keys (/etc/pki/rpm-gpg), from the inputs ConfigMap."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from hack import bases, imagefiles, registry
 from hack.jobcontract import REPO, UID, assert_ok, make_inputs, scenario
 from mosb_controller.planning import objects as jobs
+from mosb_controller.planning.clusterfiles import ClusterFiles
 from tests.support.polling import require
 
 ARCH = "amd64"
@@ -55,3 +57,27 @@ def test_a_run_step_reads_the_entitlement_which_stays_out_of_image_and_logs(
     assert outcome.log_path is not None
     assert token not in outcome.log_path.read_text(errors="replace")
     assert token not in outcome.termination_message
+
+
+REPOS_CONTAINERFILE = (
+    "FROM configs AS final\n"
+    "RUN cat /etc/yum.repos.d/rhel.repo /etc/pki/rpm-gpg/RPM-GPG-KEY-redhat | sha256sum "
+    "| cut -d' ' -f1 > /etc/repos-digest\n"
+)
+
+
+def test_a_run_step_sees_the_clusters_repositories_and_keys_which_stay_out_of_the_image(
+    reg: registry.LocalRegistry, tmp_path: Path
+) -> None:
+    repo = f"[rhel]\nname=rhel {secrets.token_hex(8)}\nbaseurl=https://cdn.example.com/\n"
+    key = f"-----BEGIN PGP PUBLIC KEY BLOCK-----\n{secrets.token_hex(16)}\n"
+    base = registry.seed_base_image(reg, "ocp/rhcos", (ARCH,))
+    inputs = make_inputs(reg, base, (ARCH,), content=REPOS_CONTAINERFILE)
+    files = ClusterFiles(yum_repos={"rhel.repo": repo}, rpm_gpg={"RPM-GPG-KEY-redhat": key})
+    sc = scenario(reg, replace(inputs, cluster_files=files))
+    digest = assert_ok(sc.run(sc.build_job(ARCH), tmp_path / "build"))
+
+    written = imagefiles.read_file(reg, REPO, digest, "/etc/repos-digest")
+    assert written == f"{hashlib.sha256((repo + key).encode()).hexdigest()}\n".encode()
+    for path in ("/etc/yum.repos.d/rhel.repo", "/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat"):
+        assert imagefiles.read_file(reg, REPO, digest, path) in (None, b"")

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from api import MachineConfig
 from api.names import DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE
 from hack import registry
 from mosb_controller.cluster.imagecheck import ImageChecker, split_tag
 from mosb_controller.planning.observed import ImageCheck, RegistryAnswer
 from mosb_controller.settings import Settings
+from tests.support import mirrors
+from tests.support.factories import observed
 from tests.support.kubelet import push_arch_image
+from tests.support.polling import require
 
 
 class SecretsOnHand:
@@ -91,3 +95,48 @@ def test_a_registry_that_does_not_answer_is_unknown_not_absent(
     check = checker(reg)
     refs = ["127.0.0.1:1/ocl/x:a", "127.0.0.1:1/ocl/x:b"]
     assert {a.state for a in check_all(check, refs, "push")} == {RegistryAnswer.UNKNOWN}
+
+
+def test_the_checks_read_through_the_pools_registries_conf(reg: registry.LocalRegistry) -> None:
+    """A digest under a registry that cannot be reached exists through the pool's mirror
+    (tests/support/mirrors.py), as the build pulls it; without the mirror it is unknown."""
+    require(mirrors.resolvable(), "a resolver that answers NXDOMAIN for .invalid names")
+    seeded = registry.seed_base_image(reg, "ocp/mirrored", ("amd64",), flavour="scratch")
+    ref = mirrors.mirrored_base(reg, seeded)
+    conf = mirrors.registries_conf(f"{reg.host}/ocp/mirrored")
+    check = checker(reg)
+    found = check.answers([ref], "push", registries_conf=conf)[ref]
+    assert found.state == RegistryAnswer.EXISTS
+    assert found.digest == ref.rpartition("@")[2]
+    unmirrored = check.answers([ref], "push")[ref]  # "exists" is cached per registries.conf
+    assert unmirrored.state == RegistryAnswer.UNKNOWN
+    assert "quay.invalid" in unmirrored.detail
+
+
+def test_a_pass_asks_with_its_pools_registries_conf(tmp_path: Path) -> None:
+    """`asker` (what a build loop pass asks with): the push secret of the MOSC and the
+    registries.conf of its pool's rendered config, a global option before the command."""
+    record = tmp_path / "argv"
+    fake = tmp_path / "skopeo"
+    fake.write_text(
+        "#!/bin/bash\n"
+        f'printf "%s\\n" "$@" > {record}\n'
+        'conf=${1#--registries-conf=}; [ "$conf" != "$1" ] && cat "$conf" >> '
+        f"{record}\n"
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    writer = SecretsOnHand({"push": b'{"auths": {}}'}, "")
+    check = ImageChecker(writer, Settings(), skopeo=str(fake))  # type: ignore[arg-type]
+    rendered = MachineConfig.from_k8s(
+        {"metadata": {"name": "rendered-worker-1"}, "spec": {"config": {"storage": {"files": [
+            {"path": "/etc/containers/registries.conf",
+             "contents": {"source": "data:,%5B%5Bregistry%5D%5D%0A"}}]}}}}
+    )  # fmt: skip
+    ref = "registry.example.com/ocl/worker:x"
+    check.asker(observed(rendered=rendered))([ref])
+    argv = record.read_text().splitlines()
+    assert argv[0].startswith("--registries-conf=") and argv[1] == "inspect"
+    assert argv[-1] == "[[registry]]"
+    check.asker(observed())([ref])  # a pool without one: skopeo's own
+    assert record.read_text().splitlines()[0] == "inspect"

@@ -108,3 +108,15 @@ def test_the_entitlement_is_mounted_into_build_jobs_when_it_exists() -> None:
     _, jobs, copies = _started(replace(obs, entitlement=False))
     assert all("entitlement" not in _volumes(j) for j in jobs)
     assert all(c.role != "entitlement" for c in copies)
+
+
+def test_the_repository_configmaps_are_references_like_the_entitlement() -> None:
+    settings = Settings(
+        yum_repos_configmap="openshift-config-managed/etc-yum-repos-d",
+        rpm_gpg_configmap="openshift-config-managed/etc-pki-rpm-gpg",
+    )
+    assert buildsecrets.repo_configmaps(settings) == (
+        ("openshift-config-managed", "etc-yum-repos-d"),
+        ("openshift-config-managed", "etc-pki-rpm-gpg"),
+    )
+    assert buildsecrets.repo_configmaps(Settings()) == (None, None)

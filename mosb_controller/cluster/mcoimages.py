@@ -1,0 +1,28 @@
+"""The MCO's images ConfigMap, read when it names the builder image (planning/builderimage.py).
+
+Read with one GET per pass of a MachineOSConfig, not watched, like the Secrets outside
+the controller namespace: a watch would need a second namespace in kopf's one set (see
+cluster/osimageurl.py), and a new release's MCO image matters only to the next build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mosb_controller.cluster.kube import Writer
+from mosb_controller.planning.builderimage import mco_image
+from mosb_controller.planning.buildsecrets import reference
+from mosb_controller.planning.observed import Observed
+
+
+class McoImages:
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+
+    def observe(self, obs: Observed) -> Observed:
+        """`obs` with the MCO's image, when the build's image comes from it."""
+        configmap = reference(obs.settings.mco_images_configmap)
+        if configmap is None or obs.settings.builder_image:
+            return obs
+        image = mco_image(self.writer.read_configmap_data(*configmap))
+        return dataclasses.replace(obs, mco_image=image)
