@@ -185,8 +185,14 @@ check_containers_config() {
 
 # --- set up, finish ------------------------------------------------------------------
 
-# Containers storage on vfs (unless set), and a private work directory with the step log.
+# buildah there (a builder image without it fails saying so, before anything else is
+# tried), containers storage on vfs (unless set), and a private work directory with the
+# step log.
 set_up_work() {
+  if ! command -v buildah >/dev/null 2>&1; then
+    fail "the builder image has no buildah: set --builder-image to an image with bash, coreutils, grep, sed and buildah (the MCO's own has them)"
+  fi
+  echo "mosb: $script_name running as user $(id -un 2>/dev/null || id -u)"
   export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
   work=$(mktemp -d) || fail "$script_name: cannot create a work directory"
   step_log="$work/step.log"
