@@ -94,7 +94,9 @@ def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
         _ignore_conflict(made.core.create_namespaced_secret, namespace, body)
     images = {"metadata": {"name": MCO_IMAGES_CONFIGMAP},
               "data": {MCO_IMAGES_KEY: json.dumps({MCO_IMAGE_FIELD: MCO_IMAGE})}}  # fmt: skip
+    # Replaced if present: alongside-mco's modules leave one naming another image.
     _ignore_conflict(made.core.create_namespaced_config_map, MCO_NAMESPACE, images)
+    made.core.patch_namespaced_config_map(MCO_IMAGES_CONFIGMAP, MCO_NAMESPACE, images)
     made.start_operator(ARGS)
     yield made
     made.stop()
