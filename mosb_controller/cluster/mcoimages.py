@@ -1,15 +1,20 @@
 """The MCO's images ConfigMap, read when it names the builder image (planning/builderimage.py).
 
-Read with one GET per pass of a MachineOSConfig, not watched, like the Secrets outside
-the controller namespace: a watch would need a second namespace in kopf's one set (see
-cluster/osimageurl.py), and a new release's MCO image matters only to the next build.
+Read on demand, not watched: a watch would need a second namespace in kopf's one set (see
+cluster/osimageurl.py), and a new release's MCO image matters only to the next build. As
+cluster/network.py does, one read serves every MachineOSConfig's passes for TTL_SECONDS
+(a burst of passes makes one GET).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+
+from cachetools import TTLCache
 
 from mosb_controller.cluster.kube import Writer
+from mosb_controller.cluster.network import TTL_SECONDS
 from mosb_controller.planning.builderimage import mco_image
 from mosb_controller.planning.buildsecrets import reference
 from mosb_controller.planning.observed import Observed
@@ -18,11 +23,16 @@ from mosb_controller.planning.observed import Observed
 class McoImages:
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
+        self._lock = threading.Lock()  # passes run in worker threads
+        self._read: TTLCache[tuple[str, str], str | None] = TTLCache(8, TTL_SECONDS)
 
     def observe(self, obs: Observed) -> Observed:
         """`obs` with the MCO's image, when the build's image comes from it."""
         configmap = reference(obs.settings.mco_images_configmap)
         if configmap is None or obs.settings.builder_image:
             return obs
-        image = mco_image(self.writer.read_configmap_data(*configmap))
+        with self._lock:
+            if configmap not in self._read:
+                self._read[configmap] = mco_image(self.writer.read_configmap_data(*configmap))
+            image = self._read[configmap]
         return dataclasses.replace(obs, mco_image=image)

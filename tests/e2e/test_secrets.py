@@ -12,9 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import kubernetes
 import pytest
-from kubernetes.client import ApiException
 
 from api.names import (
     BUILD_OBJECT_LABEL,
@@ -23,11 +21,12 @@ from api.names import (
     MCO_IMAGES_KEY,
     MOSC_ANNOTATION,
 )
-from hack import bases, controlplane, operatoridentity
+from hack import bases, controlplane
 from hack.localcluster import ARCHES, NAMESPACE, LocalCluster
 from hack.registry import missing_tools
 from mosb_controller.planning import buildsecrets
 from tests.support.e2e import entries, succeeded, wait
+from tests.support.grants import ignore_conflict, readable_by_the_operator
 from tests.support.polling import require
 
 MCO_NAMESPACE = "openshift-machine-config-operator"
@@ -44,34 +43,6 @@ ARGS = [
 ]
 
 
-def _ignore_conflict(create: Any, *args: Any) -> None:
-    try:
-        create(*args)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-
-
-def _readable_by_the_operator(client: kubernetes.client.ApiClient, namespace: str) -> None:
-    """What a Role in those namespaces must grant the operator: get on Secrets (the
-    OpenShift overlay has one for openshift-config/pull-secret) and on the MCO's images
-    ConfigMap (the overlay's grants exactly that one)."""
-    rbac = kubernetes.client.RbacAuthorizationV1Api(client)
-    secrets = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
-    images = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"],
-              "resourceNames": [MCO_IMAGES_CONFIGMAP]}  # fmt: skip
-    role = {"metadata": {"name": "mosb-secrets"}, "rules": [secrets, images]}
-    binding = {
-        "metadata": {"name": "mosb-secrets"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                    "name": "mosb-secrets"},
-        "subjects": [{"kind": "ServiceAccount", "name": operatoridentity.SERVICE_ACCOUNT,
-                      "namespace": NAMESPACE}],
-    }  # fmt: skip
-    _ignore_conflict(rbac.create_namespaced_role, namespace, role)
-    _ignore_conflict(rbac.create_namespaced_role_binding, namespace, binding)
-
-
 def _secret(name: str, kind: str, key: str, document: object) -> dict[str, Any]:
     data = base64.b64encode(json.dumps(document).encode()).decode()
     return {"metadata": {"name": name}, "type": kind, "data": {key: data}}
@@ -83,19 +54,21 @@ def local(cluster: controlplane.ControlPlane) -> Iterator[LocalCluster]:
     require(bases.run_steps_missing(ARCHES), bases.SETUP_HINT)
     made = LocalCluster(cluster).start(with_operator=False)
     auths = json.loads(made.registry.dockerconfigjson())["auths"]
+    # What the OpenShift overlay grants there: get on Secrets (it names
+    # openshift-config/pull-secret) and on the MCO's images ConfigMap only.
     for namespace in (MCO_NAMESPACE, CONFIG_NAMESPACE):
-        _ignore_conflict(made.core.create_namespace, {"metadata": {"name": namespace}})
-        _readable_by_the_operator(made.client, namespace)
+        readable_by_the_operator(made.client, namespace)
+    readable_by_the_operator(made.client, MCO_NAMESPACE, "configmaps", [MCO_IMAGES_CONFIGMAP])
     for namespace, body in (
         (MCO_NAMESPACE, _secret(PUSH, "kubernetes.io/dockercfg", ".dockercfg", auths)),
         (CONFIG_NAMESPACE, _secret("pull-secret", "kubernetes.io/dockerconfigjson",
                                    ".dockerconfigjson", {"auths": auths})),
     ):  # fmt: skip
-        _ignore_conflict(made.core.create_namespaced_secret, namespace, body)
+        ignore_conflict(made.core.create_namespaced_secret, namespace, body)
     images = {"metadata": {"name": MCO_IMAGES_CONFIGMAP},
               "data": {MCO_IMAGES_KEY: json.dumps({MCO_IMAGE_FIELD: MCO_IMAGE})}}  # fmt: skip
     # Replaced if present: alongside-mco's modules leave one naming another image.
-    _ignore_conflict(made.core.create_namespaced_config_map, MCO_NAMESPACE, images)
+    ignore_conflict(made.core.create_namespaced_config_map, MCO_NAMESPACE, images)
     made.core.patch_namespaced_config_map(MCO_IMAGES_CONFIGMAP, MCO_NAMESPACE, images)
     made.start_operator(ARGS)
     yield made

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import kubernetes
@@ -24,17 +24,23 @@ def ignore_conflict(create: Callable[..., Any], *args: Any) -> None:
 
 
 def readable_by_the_operator(
-    client: kubernetes.client.ApiClient, namespace: str, resource: str = "secrets"
+    client: kubernetes.client.ApiClient,
+    namespace: str,
+    resource: str = "secrets",
+    names: Sequence[str] = (),
 ) -> None:
-    """The operator may `get` `resource` in `namespace` (and its namespace exists)."""
+    """The operator may `get` `resource` in `namespace` (only the objects `names`, when
+    given, as the overlay's `resourceNames`); the namespace exists."""
     core, rbac = (
         kubernetes.client.CoreV1Api(client),
         kubernetes.client.RbacAuthorizationV1Api(client),
     )
     ignore_conflict(core.create_namespace, {"metadata": {"name": namespace}})
     name = f"mosb-{resource}"
-    role = {"metadata": {"name": name},
-            "rules": [{"apiGroups": [""], "resources": [resource], "verbs": ["get"]}]}  # fmt: skip
+    rule: dict[str, Any] = {"apiGroups": [""], "resources": [resource], "verbs": ["get"]}
+    if names:
+        rule["resourceNames"] = list(names)
+    role = {"metadata": {"name": name}, "rules": [rule]}
     binding = {
         "metadata": {"name": name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
