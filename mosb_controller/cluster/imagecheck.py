@@ -35,6 +35,7 @@ from cachetools import TTLCache
 from api import ImageReference
 from mosb_controller.cluster.kube import Writer
 from mosb_controller.cluster.network import NetworkReader
+from mosb_controller.cluster.secrets import SecretReader
 from mosb_controller.planning import buildsecrets, clusterfiles
 from mosb_controller.planning.observed import ImageCheck, Observed, RegistryAnswer
 from mosb_controller.settings import Settings
@@ -205,12 +206,13 @@ class Skopeo:
 
 
 class ImageChecker:
-    """The operator's checks: credentials from the MOSC's push secret, read once per round
-    of questions, and the builds' CAs and proxy; "exists" cached for a minute."""
+    """The operator's checks: credentials from the MOSC's push secret and the builds' CAs
+    and proxy, each read at most once per few seconds; "exists" cached for a minute."""
 
     def __init__(self, writer: Writer, settings: Settings, skopeo: str = "skopeo") -> None:
         self.writer, self.settings = writer, settings
         self.network = NetworkReader(writer, settings)  # the build loop reads it too
+        self.secrets = SecretReader(writer)  # and these, for the build's Secret copies
         self.skopeo = Skopeo(tls_verify=settings.registry_tls_verify, skopeo=skopeo)
         # Only "exists" is cached, briefly: a "no" can turn into a "yes" the moment a build
         # pushes, and a stale "no" would rebuild what a retry should reuse.
@@ -257,7 +259,7 @@ class ImageChecker:
     def access(self, push_secret: str) -> Access | ImageCheck:
         """What skopeo needs to reach the registry, or why it can't be asked."""
         # The MOSC's secret where it lives, in either type, as the build's copy has it.
-        found = self.writer.read_secret(buildsecrets.secrets_namespace(self.settings), push_secret)
+        found = self.secrets.secret(buildsecrets.secrets_namespace(self.settings), push_secret)
         auth = buildsecrets.dockerconfigjson(*found) if found else None
         if auth is None:
             return ImageCheck(RegistryAnswer.UNKNOWN, detail=f"push secret {push_secret} not found")

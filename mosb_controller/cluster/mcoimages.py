@@ -2,19 +2,16 @@
 
 Read on demand, not watched: a watch would need a second namespace in kopf's one set (see
 cluster/osimageurl.py), and a new release's MCO image matters only to the next build. As
-cluster/network.py does, one read serves every MachineOSConfig's passes for TTL_SECONDS
-(a burst of passes makes one GET).
+cluster/network.py does, one read serves every MachineOSConfig's passes for a few seconds
+(cluster/recent.py: a burst of passes makes one GET).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
-
-from cachetools import TTLCache
 
 from mosb_controller.cluster.kube import Writer
-from mosb_controller.cluster.network import TTL_SECONDS
+from mosb_controller.cluster.recent import RecentReads
 from mosb_controller.planning.builderimage import mco_image
 from mosb_controller.planning.buildsecrets import reference
 from mosb_controller.planning.observed import Observed
@@ -23,16 +20,14 @@ from mosb_controller.planning.observed import Observed
 class McoImages:
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
-        self._lock = threading.Lock()  # passes run in worker threads
-        self._read: TTLCache[tuple[str, str], str | None] = TTLCache(8, TTL_SECONDS)
+        self._read: RecentReads[tuple[str, str], str | None] = RecentReads()
 
     def observe(self, obs: Observed) -> Observed:
         """`obs` with the MCO's image, when the build's image comes from it."""
         configmap = reference(obs.settings.mco_images_configmap)
         if configmap is None or obs.settings.builder_image:
             return obs
-        with self._lock:
-            if configmap not in self._read:
-                self._read[configmap] = mco_image(self.writer.read_configmap_data(*configmap))
-            image = self._read[configmap]
+        image = self._read.get(
+            configmap, lambda: mco_image(self.writer.read_configmap_data(*configmap))
+        )
         return dataclasses.replace(obs, mco_image=image)

@@ -3,7 +3,7 @@ and the ConfigMaps of CAs the settings name. `planning/network.py` decides what 
 the build loop puts the answer into `Observed` and the image checks use it.
 
 Read on demand, not watched: a few small objects that change rarely, read at most once per
-`TTL_SECONDS` for every MachineOSConfig's passes together (a burst of passes makes one
+`recent.TTL_SECONDS` for every MachineOSConfig's passes together (a burst of passes makes one
 read). A change reaches builds that start after it (a build's CAs travel in its inputs
 ConfigMap); it never restarts or rebuilds one (planning/network.py).
 """
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-import time
 from typing import Any
 
 from kubernetes.client import ApiException
@@ -26,32 +24,26 @@ from api.names import (
     SERVICE_CA_KEY,
 )
 from mosb_controller.cluster.kube import Writer
+from mosb_controller.cluster.recent import RecentReads
 from mosb_controller.planning import buildsecrets, network
 from mosb_controller.planning.network import ClusterNetwork
 from mosb_controller.planning.observed import Observed
 from mosb_controller.settings import Settings
 
 log = logging.getLogger(__name__)
-TTL_SECONDS = 5.0
 CONFIG_VERSION = "v1"
 
 
 class NetworkReader:
     def __init__(self, writer: Writer, settings: Settings) -> None:
         self.writer, self.settings = writer, settings
-        self._lock = threading.Lock()
-        self._last: tuple[float, ClusterNetwork] | None = None
+        self._last: RecentReads[str, ClusterNetwork] = RecentReads(maxsize=1)
 
     def read(self) -> ClusterNetwork:
-        """The proxy and CAs now (at most TTL_SECONDS old). Blocking: call it from a
+        """The proxy and CAs now (at most `recent.TTL_SECONDS` old). Blocking: call it from a
         worker thread. API errors other than "not found" propagate: a pass that cannot
         know the proxy fails and is retried, rather than build without it."""
-        with self._lock:
-            if self._last is not None and time.monotonic() - self._last[0] < TTL_SECONDS:
-                return self._last[1]
-            fresh = self._read()
-            self._last = (time.monotonic(), fresh)
-            return fresh
+        return self._last.get("network", self._read)
 
     def observe(self, obs: Observed) -> Observed:
         """`obs` with the proxy and CAs now (the build loop's pass)."""

@@ -1,8 +1,9 @@
 """The build's Secrets on the API server: the MOSC's registry credentials where they
 live, the global pull secret, the entitlement (and its RPM repositories' and keys'
 ConfigMaps, which go into the inputs ConfigMap), and the build's copies of them
-(planning/buildsecrets.py decides; this reads and writes). Their data is held only
-between reading a source and writing its copy, and never logged.
+(planning/buildsecrets.py decides; this reads and writes). Their data is never logged,
+and held for at most `recent.TTL_SECONDS` after it is read (`SecretReader`): every build
+of a burst reads the same push secret for its image checks and its copies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import kubernetes
 from kubernetes.client import ApiException
 
 from mosb_controller.cluster.kube import Writer
+from mosb_controller.cluster.recent import RecentReads
 from mosb_controller.planning import buildsecrets
 from mosb_controller.planning.buildsecrets import SecretCopy
 from mosb_controller.planning.observed import Observed
@@ -22,12 +24,34 @@ from mosb_controller.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class SecretStore:
+class SecretReader:
+    """Secrets (type and decoded data) and ConfigMaps (data), as read within the last
+    few seconds: one reader for the image checks, the pruner and the build's copies."""
+
     def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self._secrets: RecentReads[tuple[str, str], tuple[str, dict[str, bytes]] | None]
+        self._secrets = RecentReads()
+        self._configmaps: RecentReads[tuple[str, str], dict[str, str] | None] = RecentReads()
+
+    def secret(self, namespace: str, name: str) -> tuple[str, dict[str, bytes]] | None:
+        return self._secrets.get(
+            (namespace, name), lambda: self.writer.read_secret(namespace, name)
+        )
+
+    def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        return self._configmaps.get(
+            (namespace, name), lambda: self.writer.read_configmap_data(namespace, name)
+        )
+
+
+class SecretStore:
+    def __init__(self, writer: Writer, reader: SecretReader | None = None) -> None:
         self.writer, self.core = writer, writer.core
+        self.reader = reader or SecretReader(writer)
 
     def _type(self, namespace: str, name: str) -> str | None:
-        found = self.writer.read_secret(namespace, name)
+        found = self.reader.secret(namespace, name)
         return None if found is None else found[0]
 
     def observe(self, obs: Observed) -> Observed:
@@ -49,7 +73,7 @@ class SecretStore:
         # Read whole: their files go into the build's inputs ConfigMap (a pod mounts only
         # ConfigMaps of its own namespace). Absent ones are empty: builds go without.
         yum, gpg = (
-            (self.writer.read_configmap_data(*ref) or {}) if ref else {}
+            (self.reader.configmap_data(*ref) or {}) if ref else {}
             for ref in buildsecrets.repo_configmaps(settings)
         )
         return dataclasses.replace(
@@ -62,8 +86,9 @@ class SecretStore:
         )
 
     def make_copy(self, copy: SecretCopy, settings: Settings) -> None:
-        """Write the copy from its source as it is now (replacing an older copy)."""
-        source = self.writer.read_secret(copy.source_namespace, copy.source)
+        """Write the copy from its source as it is now, give or take the reader's few
+        seconds (replacing an older copy)."""
+        source = self.reader.secret(copy.source_namespace, copy.source)
         content = buildsecrets.copy_data(copy, *source) if source else None
         if content is None:  # gone or unreadable since the plan: the next pass says so
             log.warning(

@@ -77,7 +77,7 @@ class BuildLoop:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(microsecond=0),
     ) -> None:
         self.writer, self.settings, self.checker = writer, settings, checker
-        self.secret_store = SecretStore(writer)
+        self.secret_store = SecretStore(writer, checker.secrets)
         self.mco_images = McoImages(writer)
         self.record, self.clock = record, clock
         self.metrics = metrics or Metrics()

@@ -36,7 +36,7 @@ from api.names import (
 from hack import bases, controlplane, imagefiles, kube_paths, proxy
 from hack.localcluster import ARCHES, NAMESPACE, LocalCluster
 from hack.registry import missing_tools
-from mosb_controller.cluster.network import TTL_SECONDS
+from mosb_controller.cluster.recent import TTL_SECONDS
 from mosb_controller.planning.containerfile import CA_BUNDLE_FILE
 from tests.support.e2e import COMMON, build_pods, condition, mosbs, succeeded, wait
 from tests.support.polling import require
