@@ -314,5 +314,12 @@ async def on_config(memo: kopf.Memo, **kwargs: Any) -> None:
 
 
 @kopf.on.event("secrets")
-async def on_secret(memo: kopf.Memo, **kwargs: Any) -> None:
-    _builds(memo, **kwargs).enqueue_all()
+async def on_secret(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    controller = _builds(memo, **kwargs)
+    if OURS.items() <= (body.get("metadata", {}).get("labels") or {}).items():
+        # A build's own copy concerns only its MachineOSConfig. Waking every one for it
+        # cost a pass of every MOSC per copy made or deleted: 4 events a build, each 50
+        # passes in the scale benchmark's burst of 50 builds.
+        _enqueue_for(controller, body)
+        return
+    controller.enqueue_all()  # an admin's Secret: any MOSC may name it
