@@ -96,6 +96,10 @@ FORCED_REBUILD_ANNOTATION = f"{EXTENSION_DOMAIN}/forced-rebuild"
 # the build loop watches (value "true"), and their role ("build" or "push").
 BUILD_OBJECT_LABEL = f"{EXTENSION_DOMAIN}/managed"
 ROLE_LABEL = f"{EXTENSION_DOMAIN}/role"
+# On the same objects and the build's Secret copies, set by the planner: the uid of the
+# MachineOSBuild that owns them (a label, unlike its name: always a valid label value),
+# so that its cleanup after success deletes each kind in one request (deletecollection).
+BUILD_UID_LABEL = f"{EXTENSION_DOMAIN}/machine-os-build-uid"
 # On the same objects: the architecture built, the MachineOSBuild and the MachineOSConfig
 # they serve (the MOSC's name lets their events reach it after the MOSB is gone).
 ARCH_ANNOTATION = f"{EXTENSION_DOMAIN}/arch"

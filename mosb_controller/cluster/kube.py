@@ -18,7 +18,15 @@ from typing import Any
 import kubernetes
 from kubernetes.client import ApiClient, ApiException
 
-from api import GROUP, MACHINE_CONFIG_POOLS, MACHINE_CONFIGS, VERSION, Mode, group_of
+from api import (
+    BUILD_UID_LABEL,
+    GROUP,
+    MACHINE_CONFIG_POOLS,
+    MACHINE_CONFIGS,
+    VERSION,
+    Mode,
+    group_of,
+)
 
 FIELD_MANAGER = "mosb-controller"
 # The API server accepts an event about a cluster-scoped object only in "default" (core/v1
@@ -270,6 +278,17 @@ class Writer(Kube):
         except ApiException as exc:
             _ignore(404, exc)
 
+    def delete_build_jobs(self, namespace: str, mosb_uid: str) -> None:
+        """Every Job of one MachineOSBuild (by BUILD_UID_LABEL) in one request, their
+        pods with them."""
+        kubernetes.client.BatchV1Api(self.client).delete_collection_namespaced_job(
+            namespace, label_selector=_built_by(mosb_uid), propagation_policy="Background"
+        )
+
+    def delete_build_secrets(self, namespace: str, mosb_uid: str) -> None:
+        """Every Secret copy of one MachineOSBuild (by BUILD_UID_LABEL) in one request."""
+        self.core.delete_collection_namespaced_secret(namespace, label_selector=_built_by(mosb_uid))
+
     def delete_configmap(self, namespace: str, name: str) -> None:
         try:
             self.core.delete_namespaced_config_map(name, namespace)
@@ -292,6 +311,12 @@ class Writer(Kube):
         except ApiException as exc:
             _ignore(404, exc)
             return None
+
+
+def _built_by(mosb_uid: str) -> str:
+    if not mosb_uid:  # "key=" would select whatever has the label empty: nothing to risk
+        raise ValueError("no MachineOSBuild uid to select its objects by")
+    return f"{BUILD_UID_LABEL}={mosb_uid}"
 
 
 def _version(obj: Any) -> str | None:

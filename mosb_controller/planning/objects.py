@@ -15,6 +15,7 @@ from api import ON_CLUSTER_LAYERING_LABEL, VERSION, MachineOSBuild, Mode, build_
 from api.names import (
     ARCH_ANNOTATION,
     BUILD_OBJECT_LABEL,
+    BUILD_UID_LABEL,
     MOSB_ANNOTATION,
     MOSC_ANNOTATION,
     ROLE_LABEL,
@@ -76,7 +77,12 @@ def _meta(name: str, settings: Settings, mosb: str, uid: str, role: str, arch: s
     return {
         "name": name,
         "namespace": settings.namespace,
-        "labels": {BUILD_OBJECT_LABEL: "true", ROLE_LABEL: role, ON_CLUSTER_LAYERING_LABEL: ""},
+        "labels": {
+            BUILD_OBJECT_LABEL: "true",
+            ROLE_LABEL: role,
+            ON_CLUSTER_LAYERING_LABEL: "",
+            BUILD_UID_LABEL: uid,
+        },
         "annotations": annotations,
         "ownerReferences": _owner(mosb, uid, settings.mode),
     }

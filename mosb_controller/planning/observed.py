@@ -32,6 +32,7 @@ from api import (
 )
 from api.names import (
     ARCH_ANNOTATION,
+    BUILD_UID_LABEL,
     FORCED_REBUILD_ANNOTATION,
     MOSB_ANNOTATION,
     MOSC_ANNOTATION,
@@ -55,6 +56,7 @@ class JobView:
     mosb: str
     mosc: str
     owner_uid: str  # the MOSB that owns it: a Job left by an earlier MOSB of the same name differs
+    labelled_uid: str  # its BUILD_UID_LABEL (absent on Jobs of versions before the label)
     role: str  # build | push
     arch: str | None
     uid: str
@@ -70,7 +72,7 @@ class JobView:
 
 def job_view(job: Mapping[str, Any]) -> JobView:
     meta = job.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
+    annotations, labels = meta.get("annotations") or {}, meta.get("labels") or {}
     status = job.get("status") or {}
     complete = _condition(job, JobConditionType.COMPLETE)
     failed = _condition(job, JobConditionType.FAILED)
@@ -83,7 +85,8 @@ def job_view(job: Mapping[str, Any]) -> JobView:
             (str(o.get("uid")) for o in meta.get("ownerReferences") or [] if o.get("controller")),
             "",
         ),
-        role=str((meta.get("labels") or {}).get(ROLE_LABEL, "")),
+        labelled_uid=str(labels.get(BUILD_UID_LABEL, "")),
+        role=str(labels.get(ROLE_LABEL, "")),
         arch=annotations.get(ARCH_ANNOTATION),
         uid=str(meta.get("uid", "")),
         deleting=bool(meta.get("deletionTimestamp")),
@@ -253,3 +256,5 @@ class Observed:
     rpm_gpg: Mapping[str, str] = field(default_factory=dict)
     mco_image: str | None = None  # the MCO's image, when its images ConfigMap is configured
     network: ClusterNetwork = NO_NETWORK  # proxy and CAs (read by the build loop)
+    # The builds' Secret copies (among `secrets`): name → the MOSB uid on BUILD_UID_LABEL.
+    secret_copies: Mapping[str, str] = field(default_factory=dict)

@@ -41,7 +41,15 @@ from api import (
     describe_validation_error,
     encode_arch_builds,
 )
-from mosb_controller.planning import buildsecrets, events, publish, retention, reuse, status
+from mosb_controller.planning import (
+    buildsecrets,
+    cleanup,
+    events,
+    publish,
+    retention,
+    reuse,
+    status,
+)
 from mosb_controller.planning import objects as jobspec
 from mosb_controller.planning.arch_state import advance_record, job_outcome
 from mosb_controller.planning.buildsecrets import SecretCopy
@@ -85,6 +93,17 @@ class Plan:
     delete_configmaps: list[str] = field(default_factory=list)
     copy_secrets: list[SecretCopy] = field(default_factory=list)  # made before the Jobs
     delete_secrets: list[str] = field(default_factory=list)
+    # MOSB uids whose Jobs (or Secret copies) all go, in one request each (by their label).
+    delete_jobs_of: list[str] = field(default_factory=list)
+    delete_secrets_of: list[str] = field(default_factory=list)
+
+    def take(self, deletes: cleanup.Deletes) -> None:
+        self.delete_jobs += deletes.jobs
+        self.delete_configmaps += deletes.configmaps
+        self.delete_secrets += deletes.secrets
+        self.delete_jobs_of += deletes.jobs_of
+        self.delete_secrets_of += deletes.secrets_of
+
     mosb_annotations: dict[str, dict[str, str | None]] = field(default_factory=dict)
     mosb_status: dict[str, MachineOSBuildStatus] = field(default_factory=dict)
     mosc_annotations: dict[str, str | None] = field(default_factory=dict)
@@ -117,7 +136,9 @@ def plan_mosc(obs: Observed) -> Plan:
         case MosbAction.CREATE | MosbAction.CREATE_REBUILD:
             if mode is Mode.BUILDER and obs.pool is not None:
                 plan.pool_condition = status.pending_condition(obs.pool, desired, obs.now)
-            if not others and not _clear_leftovers(plan, obs, inputs, desired):
+            deletes, left = cleanup.leftovers(obs, desired, inputs.architectures)
+            plan.take(deletes)
+            if not others and not left:
                 _create(plan, obs, inputs, desired, fresh=rebuild)
         case MosbAction.RECREATE_REBUILD | MosbAction.RECREATE_RETRY:
             # Both recreate the MOSB under the same name: a rebuild builds every
@@ -149,22 +170,6 @@ def _action(current: MosbView | None, *, rebuild: bool, retry: bool) -> MosbActi
 
 
 # -- a new MachineOSBuild --------------------------------------------------------------
-
-
-def _clear_leftovers(plan: Plan, obs: Observed, inputs: BuildInputs, desired: str) -> bool:
-    """Jobs and the inputs ConfigMap an earlier MOSB of the same name left (a rebuild or
-    retry deletes the MOSB; garbage collection of its children lags): remove them and
-    create the MOSB only once they are gone, so the new build never meets the old one's
-    objects. True while something is left."""
-    names = {jobspec.build_job_name(desired, a) for a in inputs.architectures}
-    names.add(jobspec.push_job_name(desired))
-    left = [n for n in sorted(names) if n in obs.jobs]
-    plan.delete_jobs += [n for n in left if not obs.jobs[n].deleting]
-    configmap = jobspec.inputs_configmap_name(desired)
-    if configmap in obs.configmaps:
-        plan.delete_configmaps.append(configmap)
-        left.append(configmap)
-    return bool(left)
 
 
 def _create(plan: Plan, obs: Observed, inputs: BuildInputs, desired: str, fresh: bool) -> None:
@@ -288,7 +293,7 @@ def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) ->
                 obs.published,
             )
             plan.events += publish.published_events(obs.mosc.name, plan.publish_config)
-        _cleanup(plan, obs, mosb.name, records)
+        plan.take(cleanup.after_success(obs, mosb, records))
 
 
 def _advance_builds(
@@ -373,17 +378,6 @@ def _push(
     outcome = job_outcome(job, obs.pods.get(name, ()), obs.now)
     digested = f"{inputs.repository}@{outcome.digest}" if outcome.digest else None
     return digested, (outcome.phase, f"push: {outcome.message or outcome.phase.value.lower()}")
-
-
-def _cleanup(plan: Plan, obs: Observed, mosb: str, records: Mapping[str, ArchBuildRecord]) -> None:
-    """After success the Jobs and the inputs ConfigMap have served (records keep digests)."""
-    names = [jobspec.build_job_name(mosb, a) for a in records] + [jobspec.push_job_name(mosb)]
-    plan.delete_jobs += [n for n in names if n in obs.jobs and not obs.jobs[n].deleting]
-    cm = jobspec.inputs_configmap_name(mosb)
-    if cm in obs.configmaps:
-        plan.delete_configmaps.append(cm)
-    copies = [buildsecrets.copy_name(mosb, role) for role in buildsecrets.ROLES]
-    plan.delete_secrets += [name for name in copies if name in obs.secrets]
 
 
 def _serve_requests(plan: Plan, mosb: MosbView, *, rebuild: bool, retry: bool) -> None:

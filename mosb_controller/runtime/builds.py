@@ -178,6 +178,7 @@ class BuildLoop:
             pool_arches=record.pools.get(mosc.spec.machine_config_pool.name),
             buildable=dict(record.cluster.buildable),
             secrets={name: only(types) for name, types in self.indexes.secrets.items()},
+            secret_copies={name: only(uids) for name, uids in self.indexes.copies.items()},
             mosbs=mosbs,
             jobs=jobs,
             pods={name: tuple(self.indexes.pods.get(name, ())) for name in jobs},
@@ -246,12 +247,8 @@ class BuildLoop:
         for body in plan.create_configmaps + plan.create_jobs:
             meta: Any = body["metadata"]
             arch = (meta.get("annotations") or {}).get(ARCH_ANNOTATION)
-            log.info(
-                "creating %s %s",
-                body["kind"],
-                meta["name"],
-                extra=build_fields(mosc, plan.mosb_name, arch),
-            )
+            fields = build_fields(mosc, plan.mosb_name, arch)
+            log.info("creating %s %s", body["kind"], meta["name"], extra=fields)
         # The inputs and Secret copies first, at once (the pods mount them), then every Job.
         await asyncio.gather(
             *(run(w.create_namespaced, body) for body in plan.create_configmaps),
@@ -267,6 +264,8 @@ class BuildLoop:
             *(run(w.delete_job, ns, name) for name in plan.delete_jobs),
             *(run(w.delete_configmap, ns, name) for name in plan.delete_configmaps),
             *(run(self.secret_store.delete, ns, name) for name in plan.delete_secrets),
+            *(run(w.delete_build_jobs, ns, uid) for uid in plan.delete_jobs_of),
+            *(run(w.delete_build_secrets, ns, uid) for uid in plan.delete_secrets_of),
         )
         await self._post_events(obs, plan)
         await self.pruner.after(obs, plan)  # last: the deletes above are done

@@ -24,6 +24,7 @@ from api import (
 )
 from api.names import (
     BUILD_OBJECT_LABEL,
+    BUILD_UID_LABEL,
     GROUP,
     MACHINE_CONFIG_POOLS,
     MACHINE_CONFIGS,
@@ -205,6 +206,7 @@ def _builds(memo: kopf.Memo, **indexes: Any) -> BuildLoop:
     i.moscs, i.mosbs, i.pools = indexes["mosc_index"], indexes["mosb_index"], indexes["mcp_index"]
     i.configs, i.jobs, i.pods = indexes["config_index"], indexes["job_index"], indexes["pod_index"]
     i.secrets, i.configmaps = indexes["secret_index"], indexes["inputs_index"]
+    i.copies = indexes["copy_index"]
     return controller
 
 
@@ -247,6 +249,12 @@ def pod_index(body: kopf.Body, **_: Any) -> dict[str, PodView]:
 @kopf.index("secrets")
 def secret_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
     return {name: str(body.get("type", ""))}
+
+
+@kopf.index("secrets", labels=OURS)
+def copy_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
+    """The builds' Secret copies: name → the uid on BUILD_UID_LABEL (the cleanup's)."""
+    return {name: str((body.get("metadata", {}).get("labels") or {}).get(BUILD_UID_LABEL, ""))}
 
 
 @kopf.index("configmaps", labels=OURS)

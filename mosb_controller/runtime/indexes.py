@@ -22,7 +22,8 @@ class Indexes:
     configs: Mapping[str, Iterable[MachineConfig]] = field(default_factory=dict)
     jobs: Mapping[str, Iterable[JobView]] = field(default_factory=dict)  # by MOSC
     pods: Mapping[str, Iterable[PodView]] = field(default_factory=dict)  # by Job
-    secrets: Mapping[str, Iterable[str]] = field(default_factory=dict)
+    secrets: Mapping[str, Iterable[str]] = field(default_factory=dict)  # name → type
+    copies: Mapping[str, Iterable[str]] = field(default_factory=dict)  # name → MOSB uid label
     configmaps: Mapping[str, Iterable[str]] = field(default_factory=dict)
 
 

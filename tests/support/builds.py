@@ -60,6 +60,7 @@ def job(
     arch_: str | None = None,
     role: str = "build",
     owner: str = "uid-mosb",
+    labelled: str | None = None,  # the MOSB uid on BUILD_UID_LABEL (None: made before it)
 ) -> JobView:
     conditions = []
     if complete:
@@ -72,7 +73,10 @@ def job(
         "name": name,
         "uid": f"uid-{name}",
         "ownerReferences": [{"uid": owner, "controller": True}],
-        "labels": {names.ROLE_LABEL: role},
+        "labels": {
+            names.ROLE_LABEL: role,
+            **({names.BUILD_UID_LABEL: labelled} if labelled is not None else {}),
+        },
         "annotations": {
             names.MOSB_ANNOTATION: "m",
             **({names.ARCH_ANNOTATION: arch_} if arch_ else {}),
