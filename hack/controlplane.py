@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hack import kube_paths
+from hack import crdready, kube_paths
 from hack.clustercomponents import (
     DEFAULT_KWOK_CONFIG,
     REAL_NODE,
@@ -308,7 +308,8 @@ def kubeconfig_text(url: str, ca_file: Path, user: str, token: str) -> str:
 
 
 def apply_crds(kubeconfig: Path, timeout: float = 60) -> None:
-    """Apply manifests/crds and hack/crds, and wait until every CRD is Established."""
+    """Apply manifests/crds and hack/crds, and wait until every CRD is Established and
+    its watches are served (hack/crdready.py)."""
     kubectl = [kube_paths.kubectl(), f"--kubeconfig={kubeconfig}"]
     for source in (["-k", str(CRD_DIR)], ["-f", str(OPENSHIFT_CRD_DIR)]):
         apply = [*kubectl, "apply", "--server-side", *source]
@@ -325,6 +326,7 @@ def apply_crds(kubeconfig: Path, timeout: float = 60) -> None:
         check=True,
         capture_output=True,
     )
+    crdready.wait_watchable(kubeconfig, timeout)
 
 
 @contextlib.contextmanager
