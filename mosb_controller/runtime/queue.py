@@ -5,7 +5,9 @@ workqueue is apart from `Reconcile`).
   processed once more afterwards, never by two workers at once.
 - Lower priority values go first; equal ones in the order they were added.
 - `process(key)` returns how long until the key should be looked at again (None: only on
-  the next event). When it raises, `on_error` is told and the key comes back after a
+  the next event). The latest pass's answer stands: it replaces a look-again an earlier
+  pass asked for (a pass that saw a build finish cancels the 30 s resync the pass before
+  it set). When it raises, `on_error` is told and the key comes back after a
   per-key exponential backoff, reset by the next success.
 - Workers take keys only while `gate` is set (leader election).
 """
@@ -65,10 +67,13 @@ class WorkQueue:
 
     def add_after(self, key: str, delay: float) -> None:
         """Look at `key` again in `delay` seconds; replaces an earlier pending delay."""
+        self._cancel_timer(key)
+        self._timers[key] = asyncio.get_running_loop().call_later(delay, self.add, key)
+
+    def _cancel_timer(self, key: str) -> None:
         old = self._timers.pop(key, None)
         if old is not None:
             old.cancel()
-        self._timers[key] = asyncio.get_running_loop().call_later(delay, self.add, key)
 
     def backoff(self, key: str) -> float:
         """The delay before the next retry of `key` after its failures so far."""
@@ -99,6 +104,8 @@ class WorkQueue:
                 self._failures.pop(key, None)
                 if after is not None:
                     self.add_after(key, after)
+                else:
+                    self._cancel_timer(key)
             finally:
                 self._busy.discard(key)
                 if key in self._again:

@@ -136,6 +136,27 @@ async def test_process_decides_when_to_look_again() -> None:
     await queue.stop()
 
 
+async def test_the_latest_pass_s_answer_replaces_an_earlier_look_again() -> None:
+    # A pass asks to look again in a while (a build still running); an event's pass then
+    # finds nothing left to watch for (the build finished): the earlier look-again goes.
+    answers: list[float | None] = [0.1, None]
+    passes = 0
+
+    async def process(key: str) -> float | None:
+        nonlocal passes
+        passes += 1
+        return answers.pop(0) if answers else None
+
+    queue = WorkQueue(process, workers=1, gate=gate(), on_error=lambda k, e: None)
+    queue.add("k")
+    await until(lambda: passes == 1)
+    queue.add("k")  # the event
+    await until(lambda: passes == 2)
+    await asyncio.sleep(0.25)  # past the first pass's 0.1 s
+    assert passes == 2
+    await queue.stop()
+
+
 async def test_nothing_runs_while_the_gate_is_closed() -> None:
     passes: list[str] = []
 
