@@ -37,6 +37,7 @@ from mosb_controller.cluster.kube import Writer
 from mosb_controller.cluster.network import NetworkReader
 from mosb_controller.cluster.secrets import SecretReader
 from mosb_controller.planning import buildsecrets, clusterfiles
+from mosb_controller.planning.network import ClusterNetwork
 from mosb_controller.planning.observed import ImageCheck, Observed, RegistryAnswer
 from mosb_controller.settings import Settings
 
@@ -226,25 +227,31 @@ class ImageChecker:
 
     def asker(self, obs: Observed) -> Callable[[Sequence[str]], Mapping[str, ImageCheck]]:
         """The planner's questions about `obs`'s MOSC answered with its push secret, read
-        through its pool's registries.conf, as the builds read."""
+        through its pool's registries.conf and with the pass's proxy and CAs, as the
+        builds read."""
         return functools.partial(
             self.answers,
             push_secret=obs.mosc.spec.rendered_image_push_secret.name,
             registries_conf=clusterfiles.registries_conf(obs.rendered),
+            network=obs.network,
         )
 
     def answers(
-        self, refs: Sequence[str], push_secret: str, registries_conf: str | None = None
+        self,
+        refs: Sequence[str],
+        push_secret: str,
+        registries_conf: str | None = None,
+        network: ClusterNetwork | None = None,
     ) -> Mapping[str, ImageCheck]:
         """Answers for `refs` (blocking: call it from a worker thread), read with the
-        pool's `registries_conf` if it has one."""
+        pool's `registries_conf` if it has one, and `network` (None: read it now)."""
         conf = hashlib.sha256((registries_conf or "").encode()).hexdigest()
         with self._lock:
             known = {ref: self._found[conf, ref] for ref in refs if (conf, ref) in self._found}
         missing = [ref for ref in refs if ref not in known]
         fresh: dict[str, ImageCheck] = {}
         if missing:
-            access = self.access(push_secret)
+            access = self.access(push_secret, network)
             fresh = (
                 dict.fromkeys(missing, access)
                 if isinstance(access, ImageCheck)
@@ -256,14 +263,17 @@ class ImageChecker:
                         self._found[conf, ref] = answer
         return {ref: fresh.get(ref) or known[ref] for ref in refs}
 
-    def access(self, push_secret: str) -> Access | ImageCheck:
-        """What skopeo needs to reach the registry, or why it can't be asked."""
+    def access(
+        self, push_secret: str, network: ClusterNetwork | None = None
+    ) -> Access | ImageCheck:
+        """What skopeo needs to reach the registry, or why it can't be asked; with the
+        pass's proxy and CAs (`network`; None: read them now)."""
         # The MOSC's secret where it lives, in either type, as the build's copy has it.
         found = self.secrets.secret(buildsecrets.secrets_namespace(self.settings), push_secret)
         auth = buildsecrets.dockerconfigjson(*found) if found else None
         if auth is None:
             return ImageCheck(RegistryAnswer.UNKNOWN, detail=f"push secret {push_secret} not found")
         # Every CA the builds trust, in one file of skopeo's --cert-dir.
-        network = self.network.read()
+        network = self.network.read() if network is None else network
         ca = "".join(network.trust[name] for name in sorted(network.trust)) or None
         return Access(auth, ca, network.proxy_env())

@@ -209,7 +209,8 @@ class BuildLoop:
             return STALE_RETRY_SECONDS
         obs = await self._api(self.secret_store.observe, obs)  # those outside our namespace
         obs = await self._api(self.mco_images.observe, obs)  # the builder image, on OpenShift
-        obs = await self._api(self.checker.network.observe, obs)  # proxy and CAs
+        watched = {name: only(store) for name, store in self.indexes.trust.items()}
+        obs = await self._api(self.checker.network.observe, obs, watched)  # proxy and CAs
         plan = plan_mosc(obs)
         if plan.image_checks:  # ask the registry until the plan asks nothing new
             ask = self.checker.asker(obs)

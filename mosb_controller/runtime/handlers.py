@@ -38,6 +38,7 @@ from mosb_controller.arch.writes import PoolView, Seen, pool_view
 from mosb_controller.cluster.imagecheck import ImageChecker
 from mosb_controller.cluster.informer import NodeInformer
 from mosb_controller.cluster.kube import Writer, load_api_client
+from mosb_controller.cluster.network import watched_configmaps
 from mosb_controller.cluster.osimageurl import OsImageUrlWatch
 from mosb_controller.planning.observed import (
     JobView,
@@ -206,7 +207,7 @@ def _builds(memo: kopf.Memo, **indexes: Any) -> BuildLoop:
     i.moscs, i.mosbs, i.pools = indexes["mosc_index"], indexes["mosb_index"], indexes["mcp_index"]
     i.configs, i.jobs, i.pods = indexes["config_index"], indexes["job_index"], indexes["pod_index"]
     i.secrets, i.configmaps = indexes["secret_index"], indexes["inputs_index"]
-    i.copies = indexes["copy_index"]
+    i.copies, i.trust = indexes["copy_index"], indexes["trust_index"]
     return controller
 
 
@@ -255,6 +256,17 @@ def secret_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
 def copy_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
     """The builds' Secret copies: name → the uid on BUILD_UID_LABEL (the cleanup's)."""
     return {name: str((body.get("metadata", {}).get("labels") or {}).get(BUILD_UID_LABEL, ""))}
+
+
+@kopf.index("configmaps")
+def trust_index(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[str, Any] | None:
+    """The CA ConfigMaps of our namespace the builds trust, whole: the network reader takes
+    them from here, not with a GET every few seconds of passes."""
+    if (namespace, name) not in watched_configmaps(_settings):
+        return None
+    return {name: dict(body.get("data") or {})}
 
 
 @kopf.index("configmaps", labels=OURS)

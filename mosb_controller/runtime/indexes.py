@@ -24,6 +24,7 @@ class Indexes:
     pods: Mapping[str, Iterable[PodView]] = field(default_factory=dict)  # by Job
     secrets: Mapping[str, Iterable[str]] = field(default_factory=dict)  # name → type
     copies: Mapping[str, Iterable[str]] = field(default_factory=dict)  # name → MOSB uid label
+    trust: Mapping[str, Iterable[Mapping[str, str]]] = field(default_factory=dict)  # CA data
     configmaps: Mapping[str, Iterable[str]] = field(default_factory=dict)
 
 

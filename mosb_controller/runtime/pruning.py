@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cachetools import TTLCache
 
-from api import API_VERSION, EventReason, EventType, ImageReference, MachineOSConfig, PruneRefusal
+from api import API_VERSION, EventReason, EventType, ImageReference, PruneRefusal
 from mosb_controller.cluster import imageprune
 from mosb_controller.cluster.imagecheck import Access, ImageChecker
 from mosb_controller.cluster.kube import Writer
@@ -81,7 +81,7 @@ class Pruner:
         loop = asyncio.get_running_loop()
         try:
             events = await loop.run_in_executor(
-                self._pool, self._round, obs.mosc, live, in_use(obs), plan.mosb_name
+                self._pool, self._round, obs, live, in_use(obs), plan.mosb_name
             )
         except Exception:
             self._done.discard(mosc)  # look again at the next pass
@@ -99,9 +99,10 @@ class Pruner:
             )
 
     def _round(
-        self, mosc: MachineOSConfig, live: list[MosbView], found: dict[str, str], desired: str
+        self, obs: Observed, live: list[MosbView], found: dict[str, str], desired: str
     ) -> list[EventSpec]:
-        access = self.checker.access(mosc.spec.rendered_image_push_secret.name)
+        mosc = obs.mosc
+        access = self.checker.access(mosc.spec.rendered_image_push_secret.name, obs.network)
         if isinstance(access, ImageCheck):
             return self._once(mosc.name, EventReason.IMAGES_KEPT, f"not pruning: {access.detail}")
         repository = ImageReference.parse(mosc.spec.rendered_image_push_spec).repository

@@ -156,6 +156,7 @@ class OnHand:
 
     def __init__(self, proxy: dict[str, Any] | None, configmaps: dict[tuple[str, str], str]):
         self.proxy, self.configmaps, self.reads = proxy, configmaps, 0
+        self.configmap_reads: list[tuple[str, str]] = []
         self.custom = self
 
     def get_cluster_custom_object(self, group: str, version: str, plural: str, name: str) -> Any:
@@ -166,6 +167,7 @@ class OnHand:
         return self.proxy
 
     def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        self.configmap_reads.append((namespace, name))
         pem = self.configmaps.get((namespace, name))
         key = "service-ca.crt" if name == "openshift-service-ca.crt" else "ca-bundle.crt"
         return None if pem is None else {key: pem}
@@ -208,3 +210,17 @@ def test_the_reader_without_a_proxy_or_bundles_gives_nothing_and_reads_once_a_wh
     for _ in range(5):
         reader.read()
     assert api.reads == reads + 1  # one read serves every pass for a few seconds
+
+
+def test_the_controller_namespace_s_cas_come_from_the_watch_and_others_are_read() -> None:
+    api = OnHand(None, {("openshift-config", "user-ca-bundle"): USER_CA,
+                        ("mosb", "openshift-service-ca.crt"): "stale, as read\n"})  # fmt: skip
+    reader = NetworkReader(api, OPENSHIFT)  # type: ignore[arg-type]
+    watched = {"openshift-service-ca.crt": {"service-ca.crt": SERVICE_CA}}
+    found = reader.read(watched)
+    assert found.trust == {"user-ca-bundle.crt": USER_CA,
+                           "service-ca.crt": SERVICE_CA + "\n"}  # fmt: skip
+    assert api.configmap_reads == [("openshift-config", "user-ca-bundle")]
+    # Absent from the watch: absent, not read.
+    assert "service-ca.crt" not in reader.read({}).trust
+    assert api.configmap_reads == [("openshift-config", "user-ca-bundle")]

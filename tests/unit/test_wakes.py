@@ -13,7 +13,7 @@ from mosb_controller.runtime import handlers
 from mosb_controller.runtime.indexes import Indexes
 
 INDEXES = ("mosc_index", "mosb_index", "mcp_index", "config_index", "job_index", "pod_index",
-           "secret_index", "inputs_index", "copy_index")  # fmt: skip
+           "secret_index", "inputs_index", "copy_index", "trust_index")  # fmt: skip
 
 
 class Loop:
