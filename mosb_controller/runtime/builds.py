@@ -44,6 +44,7 @@ from mosb_controller.planning.plan import Plan, plan_mosc
 from mosb_controller.planning.settle import settle
 from mosb_controller.runtime.alongside import ReleaseBase, publishing_moscs, unpublish
 from mosb_controller.runtime.buildmetrics import build_state
+from mosb_controller.runtime.deletedjobs import DeletedJobs
 from mosb_controller.runtime.indexes import Indexes, only
 from mosb_controller.runtime.logs import build_fields
 from mosb_controller.runtime.metrics import Metrics
@@ -95,9 +96,7 @@ class BuildLoop:
             priority=lambda mosc: int(any(True for _ in self.indexes.jobs.get(mosc, ()))),
         )
         self.refusals = Refusals()
-        # Jobs the watch saw deleted, as (name, owner uid): a Job deleted before any pass
-        # observed it is still an interruption, not a Job to create again. Event loop only.
-        self.deleted_jobs: dict[tuple[str, str], dt.datetime] = {}
+        self.deleted_jobs = DeletedJobs()
         self._api_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="api")
         self._report_pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="report")
         self._check_pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="settle")
@@ -126,11 +125,7 @@ class BuildLoop:
         self.release.changed(base)
 
     def job_deleted(self, name: str, owner_uid: str) -> None:
-        now = self.clock()
-        self.deleted_jobs = {
-            k: t for k, t in self.deleted_jobs.items() if now - t < dt.timedelta(hours=1)
-        }
-        self.deleted_jobs[(name, owner_uid)] = now
+        self.deleted_jobs.seen(name, owner_uid, self.clock())
 
     async def stop(self) -> None:
         await self.queue.stop()
@@ -186,7 +181,7 @@ class BuildLoop:
             images={},
             now=self.clock(),
             settings=self.settings,
-            deleted_jobs=frozenset(self.deleted_jobs),
+            deleted_jobs=self.deleted_jobs.of(m.uid for m in mosbs.values()),
             release_base=self.release.base,
             published=only(self.indexes.configs.get(published_config_name(mosc.name)))
             if alongside
