@@ -232,7 +232,8 @@ class Observed:
     rendered: MachineConfig | None
     pool_arches: ArchSummary | None
     buildable: Mapping[str, int]  # Ready, schedulable nodes per architecture, cluster-wide
-    secrets: Mapping[str, str]  # name → type, in the controller namespace
+    # name → type, in the controller namespace: the MOSC's Secrets and its builds' copies
+    secrets: Mapping[str, str]
     mosbs: Mapping[str, MosbView]  # this MOSC's
     jobs: Mapping[str, JobView]
     pods: Mapping[str, Sequence[PodView]]  # by Job name

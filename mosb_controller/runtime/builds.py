@@ -165,6 +165,11 @@ class BuildLoop:
         # Also the Jobs of a MOSB already deleted: a recreated MOSB of the same name must
         # see (and remove) them before it starts.
         jobs = {j.name: j for j in self.indexes.jobs.get(mosc_name, ())}
+        copies = dict(self.indexes.copies.get(mosc_name, ()))
+        spec = mosc.spec  # the Secrets a pass may ask about: the MOSC's, and its copies
+        named = {spec.rendered_image_push_secret.name, *copies}
+        if spec.base_image_pull_secret is not None:
+            named.add(spec.base_image_pull_secret.name)
         return Observed(
             mosc=mosc,
             mosc_uid=uid,
@@ -172,12 +177,12 @@ class BuildLoop:
             rendered=config,
             pool_arches=record.pools.get(mosc.spec.machine_config_pool.name),
             buildable=dict(record.cluster.buildable),
-            secrets={name: only(types) for name, types in self.indexes.secrets.items()},
-            secret_copies={name: only(uids) for name, uids in self.indexes.copies.items()},
+            secrets={n: only(self.indexes.secrets[n]) for n in named if n in self.indexes.secrets},
+            secret_copies=copies,
             mosbs=mosbs,
             jobs=jobs,
             pods={name: tuple(self.indexes.pods.get(name, ())) for name in jobs},
-            configmaps={name: only(owners) for name, owners in self.indexes.configmaps.items()},
+            configmaps=dict(self.indexes.configmaps.get(mosc_name, ())),
             images={},
             now=self.clock(),
             settings=self.settings,

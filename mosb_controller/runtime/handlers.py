@@ -253,9 +253,11 @@ def secret_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
 
 
 @kopf.index("secrets", labels=OURS)
-def copy_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
-    """The builds' Secret copies: name → the uid on BUILD_UID_LABEL (the cleanup's)."""
-    return {name: str((body.get("metadata", {}).get("labels") or {}).get(BUILD_UID_LABEL, ""))}
+def copy_index(name: str, body: kopf.Body, **_: Any) -> dict[str, tuple[str, str]]:
+    """The builds' Secret copies by MOSC: (name, the uid on BUILD_UID_LABEL)."""
+    meta = body.get("metadata", {})
+    labelled = str((meta.get("labels") or {}).get(BUILD_UID_LABEL, ""))
+    return {_mosc_of(body): (name, labelled)}
 
 
 @kopf.index("configmaps")
@@ -270,11 +272,19 @@ def trust_index(
 
 
 @kopf.index("configmaps", labels=OURS)
-def inputs_index(name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
-    # The owner matters: a ConfigMap of an earlier MOSB of the same name (rebuild, retry)
-    # lingers until garbage collection and is not this build's.
+def inputs_index(name: str, body: kopf.Body, **_: Any) -> dict[str, tuple[str, str]]:
+    """The builds' inputs ConfigMaps by MOSC: (name, owner uid). The owner matters: a
+    ConfigMap of an earlier MOSB of the same name (rebuild, retry) lingers until garbage
+    collection and is not this build's."""
     owners = body.get("metadata", {}).get("ownerReferences") or []
-    return {name: next((str(o.get("uid")) for o in owners if o.get("controller")), "")}
+    return {
+        _mosc_of(body): (name, next((str(o["uid"]) for o in owners if o.get("controller")), ""))
+    }
+
+
+def _mosc_of(body: kopf.Body) -> str:
+    # Keyed by their MOSC, a pass reads its own build objects, not the namespace's.
+    return str((body.get("metadata", {}).get("annotations") or {}).get(MOSC_ANNOTATION, ""))
 
 
 @kopf.on.event("configmaps", labels=OURS)

@@ -23,9 +23,11 @@ class Indexes:
     jobs: Mapping[str, Iterable[JobView]] = field(default_factory=dict)  # by MOSC
     pods: Mapping[str, Iterable[PodView]] = field(default_factory=dict)  # by Job
     secrets: Mapping[str, Iterable[str]] = field(default_factory=dict)  # name → type
-    copies: Mapping[str, Iterable[str]] = field(default_factory=dict)  # name → MOSB uid label
+    # by MOSC: (name, the MOSB uid on its label) of each Secret copy; (name, owner uid) of
+    # each inputs ConfigMap
+    copies: Mapping[str, Iterable[tuple[str, str]]] = field(default_factory=dict)
+    configmaps: Mapping[str, Iterable[tuple[str, str]]] = field(default_factory=dict)
     trust: Mapping[str, Iterable[Mapping[str, str]]] = field(default_factory=dict)  # CA data
-    configmaps: Mapping[str, Iterable[str]] = field(default_factory=dict)
 
 
 def only(store: Iterable[Any] | None) -> Any:
