@@ -17,6 +17,7 @@ from api import (
     VERSION,
     MachineOSBuild,
     MachineOSConfig,
+    PodPhase,
 )
 from mosb_controller.cluster.kube import pages, read_raw
 
@@ -101,7 +102,7 @@ class Operate:
                     BuildPod(
                         name=meta["name"],
                         node=(pod.get("spec") or {}).get("nodeName"),
-                        phase=(pod.get("status") or {}).get("phase", "Pending"),
+                        phase=(pod.get("status") or {}).get("phase", PodPhase.PENDING.value),
                         created=meta.get("creationTimestamp", ""),
                     )
                 )

@@ -35,12 +35,19 @@ class StepOutcome:
 
 
 def excerpt(text: str | None, limit: int = MESSAGE_LIMIT) -> str:
-    """The last `limit` characters of a log or message, on whole lines."""
+    """A log or message in `limit` characters: its first line (the scripts' cause,
+    "error: ...") and as many of its last lines as fit. The tail alone lost the cause of
+    every failure whose output ran long, leaving buildah's last warning as the reason."""
     text = (text or "").strip()
     if len(text) <= limit:
         return text
-    cut = text[-limit:]
-    return "…" + cut[cut.find("\n") + 1 :] if "\n" in cut else "…" + cut
+    first, _, rest = text.partition("\n")
+    head = first if len(first) <= limit // 2 else first[: limit // 2] + "…"
+    room = limit - len(head) - 2  # the newline and "…"
+    tail = rest[-room:]
+    if len(tail) < len(rest) and "\n" in tail:  # start on a whole line
+        tail = tail[tail.find("\n") + 1 :]
+    return f"{head}\n…{tail}"
 
 
 def _latest(pods: Sequence[PodView]) -> PodView | None:

@@ -23,6 +23,7 @@ from api import (
 from api.names import FORCED_REBUILD_ANNOTATION
 from mosb_controller import arch
 from mosb_controller.planning import objects as jobspec
+from mosb_controller.planning.arch_state import MESSAGE_LIMIT, excerpt
 from mosb_controller.planning.inputs import BuildInputs, build_inputs
 from mosb_controller.planning.observed import (
     ImageCheck,
@@ -478,3 +479,15 @@ def test_a_recreated_mosb_waits_until_the_old_ones_jobs_are_gone() -> None:
     plan = plan_mosc(leftover)
     assert plan.create_mosb is None and plan.delete_jobs == [old_job]
     assert created(obs)[0].create_mosb is not None  # once gone, it is created
+
+
+def test_a_long_failure_keeps_its_cause_and_its_last_lines() -> None:
+    # The scripts' result: the cause first, then the failing command's last lines.
+    output = "\n".join(f"buildah: step {i} output" for i in range(200))
+    message = f"error: push of the linux/arm64 image to registry.example.com failed\n{output}"
+    kept = excerpt(message)
+    assert len(kept) <= MESSAGE_LIMIT
+    assert kept.startswith("error: push of the linux/arm64 image to registry.example.com failed\n…")
+    assert kept.endswith("buildah: step 199 output")
+    assert "\n…buildah: step " in kept  # the tail starts on a whole line
+    assert excerpt("error: short\nlast line") == "error: short\nlast line"
