@@ -19,6 +19,7 @@ import kubernetes
 from kubernetes.client import ApiClient, ApiException
 
 from api import (
+    BUILD_OBJECT_LABEL,
     BUILD_UID_LABEL,
     GROUP,
     MACHINE_CONFIG_POOLS,
@@ -270,24 +271,35 @@ class Writer(Kube):
         except ApiException as exc:
             _ignore(409, exc)
 
+    # Our Jobs and Secret copies are only ever deleted by a selector that names our label
+    # (deletecollection): a wrong name can't reach an object the operator did not make,
+    # and RBAC grants no plain `delete` on jobs or secrets.
     def delete_job(self, namespace: str, name: str) -> None:
-        try:
-            kubernetes.client.BatchV1Api(self.client).delete_namespaced_job(
-                name, namespace, propagation_policy="Background"
-            )
-        except ApiException as exc:
-            _ignore(404, exc)
+        """One of our Jobs by name, its pods with it."""
+        self._delete_jobs(namespace, *_ours(name=name))
 
     def delete_build_jobs(self, namespace: str, mosb_uid: str) -> None:
         """Every Job of one MachineOSBuild (by BUILD_UID_LABEL) in one request, their
         pods with them."""
+        self._delete_jobs(namespace, *_ours(mosb_uid=mosb_uid))
+
+    def _delete_jobs(self, namespace: str, labels: str, field: str | None) -> None:
         kubernetes.client.BatchV1Api(self.client).delete_collection_namespaced_job(
-            namespace, label_selector=_built_by(mosb_uid), propagation_policy="Background"
+            namespace, label_selector=labels, field_selector=field, propagation_policy="Background"
         )
+
+    def delete_secret_copy(self, namespace: str, name: str) -> None:
+        """One of the builds' Secret copies by name."""
+        self._delete_secrets(namespace, *_ours(name=name))
 
     def delete_build_secrets(self, namespace: str, mosb_uid: str) -> None:
         """Every Secret copy of one MachineOSBuild (by BUILD_UID_LABEL) in one request."""
-        self.core.delete_collection_namespaced_secret(namespace, label_selector=_built_by(mosb_uid))
+        self._delete_secrets(namespace, *_ours(mosb_uid=mosb_uid))
+
+    def _delete_secrets(self, namespace: str, labels: str, field: str | None) -> None:
+        self.core.delete_collection_namespaced_secret(
+            namespace, label_selector=labels, field_selector=field
+        )
 
     def delete_configmap(self, namespace: str, name: str) -> None:
         try:
@@ -313,10 +325,14 @@ class Writer(Kube):
             return None
 
 
-def _built_by(mosb_uid: str) -> str:
-    if not mosb_uid:  # "key=" would select whatever has the label empty: nothing to risk
-        raise ValueError("no MachineOSBuild uid to select its objects by")
-    return f"{BUILD_UID_LABEL}={mosb_uid}"
+def _ours(name: str = "", mosb_uid: str = "") -> tuple[str, str | None]:
+    """Label and field selectors for deletecollection: always our build-object label, and
+    a name or the owning MOSB's uid (never neither: that selects every build object)."""
+    if not (name or mosb_uid):
+        raise ValueError("a build object's name or its MachineOSBuild's uid is needed")
+    labels = f"{BUILD_OBJECT_LABEL}=true"
+    labels += f",{BUILD_UID_LABEL}={mosb_uid}" if mosb_uid else ""
+    return labels, f"metadata.name={name}" if name else None
 
 
 def _version(obj: Any) -> str | None:

@@ -97,7 +97,8 @@ class SecretStore:
             )  # fmt: skip
             return
         # An earlier build's copy of the same name (a rebuild, a retry) is replaced: delete
-        # and create again (with create and delete only, the operator needs no update).
+        # and create again (with create and deletecollection only, the operator needs no
+        # update).
         body = kubernetes.client.V1Secret.model_validate(
             buildsecrets.copy_body(copy, content, settings)
         )
@@ -107,12 +108,5 @@ class SecretStore:
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            self.delete(namespace, copy.name)
+            self.writer.delete_secret_copy(namespace, copy.name)
             self.core.create_namespaced_secret(namespace, body)
-
-    def delete(self, namespace: str, name: str) -> None:
-        try:
-            self.core.delete_namespaced_secret(name, namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise

@@ -264,7 +264,7 @@ class BuildLoop:
         await asyncio.gather(
             *(run(w.delete_job, ns, name) for name in plan.delete_jobs),
             *(run(w.delete_configmap, ns, name) for name in plan.delete_configmaps),
-            *(run(self.secret_store.delete, ns, name) for name in plan.delete_secrets),
+            *(run(w.delete_secret_copy, ns, name) for name in plan.delete_secrets),
             *(run(w.delete_build_jobs, ns, uid) for uid in plan.delete_jobs_of),
             *(run(w.delete_build_secrets, ns, uid) for uid in plan.delete_secrets_of),
         )
