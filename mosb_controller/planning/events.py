@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from api import ArchBuildPhase, ArchBuildRecord, BuildProgress, EventReason, EventType
 from mosb_controller.planning.arch_state import describe
@@ -21,6 +22,12 @@ class EventSpec:
     reason: EventReason
     message: str
     arch: str | None = None  # a per-architecture transition's architecture
+
+    def involved(self, uid: str | None, api_version: str) -> dict[str, Any]:
+        """The event's involvedObject. `kubectl describe` finds events by the object's
+        uid too: always send it."""
+        meta = {"name": self.name, "uid": uid}
+        return {"apiVersion": api_version, "kind": self.kind, "metadata": meta}
 
 
 _ARCH_EVENTS = {

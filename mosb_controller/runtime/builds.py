@@ -297,7 +297,7 @@ class BuildLoop:
             *(
                 self._report(
                     self.writer.post_event,
-                    _involved(e, uids.get(e.name), self.api_version),
+                    e.involved(uids.get(e.name), self.api_version),
                     e.type,
                     e.reason,
                     e.message,
@@ -372,7 +372,7 @@ class BuildLoop:
         if verdict.report and refusal is not None:
             log.warning("MachineOSConfig %s: no build: %s", name, refusal.message)
             event = EventSpec(MOSC_KIND, name, EventType.WARNING, refusal.reason, refusal.message)
-            involved = _involved(event, uid, self.api_version)
+            involved = event.involved(uid, self.api_version)
             await self._api(
                 self.writer.post_event, involved, event.type, event.reason, event.message
             )
@@ -387,12 +387,3 @@ def _finished(obs: Observed, plan: Plan) -> bool:
         and not plan.mosb_annotations
         and plan.publish_config is None
     )
-
-
-def _involved(event: EventSpec, uid: str | None, api_version: str) -> dict[str, Any]:
-    # `kubectl describe` finds events by the object's uid too: always send it.
-    return {
-        "apiVersion": api_version,
-        "kind": event.kind,
-        "metadata": {"name": event.name, "uid": uid},
-    }

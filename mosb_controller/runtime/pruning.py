@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cachetools import TTLCache
 
-from api import API_VERSION, EventReason, EventType, ImageReference, PruneRefusal
+from api import VERSION, EventReason, EventType, ImageReference, PruneRefusal, build_group
 from mosb_controller.cluster import imageprune
 from mosb_controller.cluster.imagecheck import Access, ImageChecker
 from mosb_controller.cluster.kube import Writer
@@ -89,11 +89,8 @@ class Pruner:
         for event in events:
             level = logging.WARNING if event.type is EventType.WARNING else logging.INFO
             log.log(level, "%s: %s", event.reason, event.message)
-            involved = {
-                "apiVersion": API_VERSION,
-                "kind": MOSC_KIND,
-                "metadata": {"name": mosc, "uid": obs.mosc_uid},
-            }
+            # Our MOSC's group: in alongside-mco mode, not the MCO's.
+            involved = event.involved(obs.mosc_uid, f"{build_group(self.settings.mode)}/{VERSION}")
             await loop.run_in_executor(
                 None, self.writer.post_event, involved, event.type, event.reason, event.message
             )
