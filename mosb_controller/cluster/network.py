@@ -72,17 +72,17 @@ class NetworkReader:
             # As upstream: the Proxy's bundle is added when it is another ConfigMap.
             where = (OPENSHIFT_CONFIG_NAMESPACE, str(trusted))
             bundles.append(self._ca(where, CA_BUNDLE_KEY, watched))
-        here = settings.namespace
-        registry_ca = (here, settings.registry_ca_configmap)
-        service_ca = (here, settings.service_ca_configmap)
         return ClusterNetwork(
             proxy=network.proxy_values(settings, proxy.get("status")),
             trust=network.trust_files(
-                self._ca(registry_ca if registry_ca[1] else None, CA_BUNDLE_KEY, watched),
+                self._ca(self._here(settings.registry_ca_configmap), CA_BUNDLE_KEY, watched),
                 bundles,
-                self._ca(service_ca if service_ca[1] else None, SERVICE_CA_KEY, watched),
+                self._ca(self._here(settings.service_ca_configmap), SERVICE_CA_KEY, watched),
             ),
         )
+
+    def _here(self, name: str) -> tuple[str, str] | None:
+        return (self.settings.namespace, name) if name else None
 
     def observe(self, obs: Observed, watched: Watched | None = None) -> Observed:
         """`obs` with the proxy and CAs now (the build loop's pass)."""
