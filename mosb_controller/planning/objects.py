@@ -118,7 +118,10 @@ def _literal(value: str) -> str:
 
 
 def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"name": k, "value": _literal(v)} for k, v in values.items()]
+    """The container's env; an empty value is left out: the scripts read every optional
+    variable as `${NAME:-}`, so unset and empty mean the same, and every Job and pod
+    event (the spec, and its managedFields again) is ~0.5 KB smaller without the five."""
+    return [{"name": k, "value": _literal(v)} for k, v in values.items() if v]
 
 
 def _secret_volume(name: str, secret: str) -> dict[str, Any]:
