@@ -4,6 +4,7 @@ pieces: metadata, conditions, references, label selectors, the top-level kind.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self
 
@@ -42,6 +43,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _json_keys(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """Each field's name and JSON key, per model class: this serializer runs for every
+    nested model, and reading `model_fields` (a deprecation-guarding descriptor in
+    pydantic 2.11+) each time was half the cost of `to_k8s` in the operator's passes."""
+    return tuple(
+        (name, field.serialization_alias or field.alias or name)
+        for name, field in model.model_fields.items()
+    )
+
+
 class K8sModel(BaseModel):
     """Base of every model here: camelCase JSON, unknown fields ignored, frozen."""
 
@@ -60,11 +72,13 @@ class K8sModel(BaseModel):
         data = handler(self)
         if not isinstance(data, dict):
             return data
-        for name, field in type(self).model_fields.items():
-            if name in self.model_fields_set:
+        unset = self.model_fields_set
+        for name, alias in _json_keys(type(self)):
+            if name in unset:
                 continue
-            key = (field.serialization_alias or field.alias or name) if info.by_alias else name
-            if key in data and isinstance(data[key], list | tuple | dict) and not data[key]:
+            key = alias if info.by_alias else name
+            value = data.get(key)
+            if isinstance(value, list | tuple | dict) and not value:
                 del data[key]
         return data
 
