@@ -165,13 +165,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import kopf  # imported here: the offline commands need no operator machinery
     from kopf._core.engines.peering import Identity  # kopf exports no name for its type
 
-    from mosb_controller.runtime import collector, handlers
+    from mosb_controller.runtime import handlers, memory
     from mosb_controller.runtime.leader import default_identity
 
     settings = Settings.load(args)
     logs.configure(settings.log_format)
     handlers.configure(settings)
-    collector.tune()
+    memory.tune()
     kopf.run(
         standalone=True,
         namespaces=[settings.namespace],
