@@ -268,7 +268,7 @@ def _progress(plan: Plan, obs: Observed, inputs: BuildInputs, mosb: MosbView) ->
     if terminal is None:
         new = status.mosb_status(obs, inputs, mosb, records, state, message, final_digest)
         written = new.to_k8s()
-        seen = mosb.status.to_k8s()
+        seen = mosb.status_json
         if written != {k: seen.get(k) for k in written}:
             plan.mosb_status[mosb.name] = new
         if state != mosb.state:
