@@ -16,9 +16,9 @@ objects are freed by reference counting, so a larger first generation holds litt
 malloc. glibc gives each thread that allocates its own arena (up to 8 per core), and an
 arena keeps what it freed. The operator runs ~60 threads (API calls, reports, registry
 questions), which the GIL lets allocate only one at a time, so more arenas buy nothing
-but memory that is not handed back. Measured: the scale benchmark's peak RSS, three runs
-each, 149.7/157.9/159.9 MB without the limit and 156.5/153.9/154.2 MB with it; a small
-gain, inside the runs' spread.
+but memory that is not handed back. Measured: the scale benchmark's peak RSS in three runs
+of the code just before this limit, 149.7/157.9/159.9 MB, and just after, 156.4/152.2/
+151.8 MB: a small gain, inside the runs' spread.
 """
 
 from __future__ import annotations
