@@ -73,23 +73,34 @@ def assert_failed(outcome: podrunner.PodOutcome) -> tuple[str, str]:
 
 
 # -- the contract, statically ---------------------------------------------------------------
+def _header(script: str) -> str:
+    return (SCRIPTS_DIR / script).read_text().split("\nset -euo pipefail", 1)[0]
+
+
 def documented_env(script: str) -> set[str]:
     """The MOSB_* variables a script's header documents as its contract."""
-    header = (SCRIPTS_DIR / script).read_text().split("\nset -euo pipefail", 1)[0]
-    return set(re.findall(r"^#\s+(MOSB_[A-Z_]+)\s", header, re.MULTILINE))
+    return set(re.findall(r"^#\s+(MOSB_[A-Z_]+)\s", _header(script), re.MULTILINE))
+
+
+def documented_optional(script: str) -> set[str]:
+    """Those its header calls optional: the Job leaves them out when it has no value."""
+    return set(re.findall(r"^#\s+(MOSB_[A-Z_]+)\s.*\boptional\b", _header(script), re.MULTILINE))
 
 
 def test_rendered_jobs_match_the_scripts_contract(reg: registry.LocalRegistry) -> None:
     inputs = make_inputs(reg, f"{reg.host}/{BASE_REPO}:latest", ("amd64", "arm64"))
     sc = scenario(reg, inputs)
     digest = f"{inputs.repository}@sha256:{'a' * 64}"
-    for job, script, optional in (
-        (sc.build_job("arm64"), "build.sh", {"MOSB_CONTEXT_DIR"}),
+    # what this scenario has no value for (no build context, entitlement, repositories)
+    unset = {"MOSB_CONTEXT_DIR", "MOSB_ENTITLEMENT_DIR", "MOSB_YUM_REPOS_DIR", "MOSB_RPM_GPG_DIR"}
+    for job, script, left_out in (
+        (sc.build_job("arm64"), "build.sh", unset),
         (sc.push_job({"amd64": digest, "arm64": digest}), "push.sh", set()),
     ):
         container = podrunner.pod_spec_of(job)["containers"][0]
         assert container["command"] == ["/bin/bash", f"{jobs.SCRIPTS_MOUNT}/{script}"]
-        assert set(env_of(job)) == documented_env(script) - optional, script
+        assert set(env_of(job)) == documented_env(script) - left_out, script
+        assert left_out <= documented_optional(script), script
     # the ConfigMap carries the scripts byte for byte, and every arch's Containerfile
     data = sc.configmap()["data"]
     shipped = {p.name: p.read_text() for p in SCRIPTS_DIR.glob("*.sh")}
