@@ -5,6 +5,7 @@ leaves nothing behind, and waited on until their health endpoint answers."""
 from __future__ import annotations
 
 import ctypes
+import random
 import signal
 import socket
 import ssl
@@ -29,10 +30,37 @@ def die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+# Ports are handed out below the kernel's ephemeral range. bind(0) picks from inside it,
+# and so does every outgoing connection: between our check and the child's bind, one of
+# the child's own client connections could take the port (seen: kopf's health endpoint
+# failing with EADDRINUSE on a port bind(0) had just returned free).
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_FIRST_PORT = 20000
+_ports_handed_out: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that is free now, outside the ephemeral range, and not handed out
+    before by this process (a child may not have bound the last one yet)."""
+    last = _ephemeral_start()
+    for port in random.sample(range(_FIRST_PORT, last), k=last - _FIRST_PORT):
+        if port in _ports_handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_handed_out.add(port)
+        return port
+    raise ControlPlaneError(f"no free loopback port in {_FIRST_PORT}..{last - 1}")
 
 
 @dataclass
