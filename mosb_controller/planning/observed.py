@@ -179,6 +179,15 @@ class MosbView:
         return self.status.to_k8s()
 
 
+def mosc_of_mosb(mosb: Mapping[str, Any]) -> str:
+    """The MachineOSConfig a MOSB body belongs to, without reading the rest of it."""
+    meta, spec = mosb.get("metadata") or {}, mosb.get("spec") or {}
+    return str(
+        (spec.get("machineOSConfig") or {}).get("name")
+        or (meta.get("labels") or {}).get(MACHINE_OS_CONFIG_LABEL, "")
+    )
+
+
 def mosb_view(mosb: Mapping[str, Any]) -> MosbView:
     meta = mosb.get("metadata") or {}
     annotations = dict(meta.get("annotations") or {})
@@ -199,10 +208,7 @@ def mosb_view(mosb: Mapping[str, Any]) -> MosbView:
     return MosbView(
         name=str(meta.get("name", "")),
         uid=str(meta.get("uid", "")),
-        mosc=str(
-            (spec.get("machineOSConfig") or {}).get("name")
-            or (meta.get("labels") or {}).get(MACHINE_OS_CONFIG_LABEL, "")
-        ),
+        mosc=mosc_of_mosb(mosb),
         deleting=bool(meta.get("deletionTimestamp")),
         fresh=annotations.get(FORCED_REBUILD_ANNOTATION) == "true",
         created=parse_time(meta.get("creationTimestamp")),

@@ -46,6 +46,7 @@ from mosb_controller.planning.observed import (
     PodView,
     job_view,
     mosb_view,
+    mosc_of_mosb,
     pod_view,
 )
 from mosb_controller.runtime.builds import BuildLoop
@@ -272,7 +273,7 @@ async def copy_index(name: str, body: kopf.Body, **_: Any) -> dict[str, tuple[st
     return {_mosc_of(body): (name, labelled)}
 
 
-@kopf.index("configmaps")
+@kopf.index("configmaps", labels={BUILD_OBJECT_LABEL: kopf.ABSENT})  # not each build's inputs
 async def trust_index(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[str, Any] | None:
@@ -309,7 +310,7 @@ async def on_mosc(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
 
 
 async def on_mosb(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
-    controller, mosc = _builds(memo, **kwargs), mosb_view(body).mosc
+    controller, mosc = _builds(memo, **kwargs), mosc_of_mosb(body)  # mosb_index made the view
     if type == "DELETED":  # its images may be prunable now, whoever deleted it
         controller.pruner.due(mosc)
     controller.enqueue(mosc)
