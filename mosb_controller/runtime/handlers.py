@@ -171,9 +171,9 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 # -- indexes ---------------------------------------------------------------------------
 # Every index function is `async` though none awaits: kopf runs a sync handler in its
-# thread pool, one hop per event per index (a ConfigMap event passes three). These only
-# pick fields out of the body: the hop cost more than the work. py-spy over a scale
-# benchmark run: samples in the operator's threads 332 -> 217.
+# thread pool, one hop per event per index. These only pick fields out of the body: the
+# hop cost more than the work. py-spy over a scale benchmark run: samples in the
+# operator's threads 332 -> 217.
 @kopf.index(*POOLS)
 async def pool_index(name: str, body: kopf.Body, **_: Any) -> dict[str, PoolView]:
     return {name: pool_view(body)}

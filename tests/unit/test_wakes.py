@@ -8,7 +8,13 @@ from typing import Any, cast
 
 import kopf
 
-from api.names import BUILD_OBJECT_LABEL, BUILD_UID_LABEL, MOSB_ANNOTATION, MOSC_ANNOTATION
+from api.names import (
+    BUILD_OBJECT_LABEL,
+    BUILD_UID_LABEL,
+    MACHINE_OS_CONFIG_LABEL,
+    MOSB_ANNOTATION,
+    MOSC_ANNOTATION,
+)
 from mosb_controller.runtime import handlers
 from mosb_controller.runtime.indexes import Indexes
 
@@ -36,14 +42,19 @@ def _secret(name: str, labels: dict[str, str], annotations: dict[str, str]) -> k
     return kopf.Body(cast(kopf.RawBody, raw))
 
 
-def _woken_by(body: kopf.Body) -> list[str]:
+def _woken_by(body: kopf.Body, handler: Any = handlers.on_secret, **kwargs: Any) -> list[str]:
     loop = Loop(["mosc-a", "mosc-b", "mosc-c"])
     memo = kopf.Memo(builds=loop)
     indexes: dict[str, Any] = {key: {} for key in INDEXES}
     # kopf's decorator types the handler as an object: it is the coroutine function.
-    handled = cast(Coroutine[Any, Any, None], handlers.on_secret(body=body, memo=memo, **indexes))
+    handled = cast(Coroutine[Any, Any, None], handler(body=body, memo=memo, **kwargs, **indexes))
     asyncio.run(handled)
     return loop.woken
+
+
+def _mosb(spec: dict[str, Any], labels: dict[str, str]) -> kopf.Body:
+    raw = {"metadata": {"name": "mosb-1", "labels": labels}, "spec": spec}
+    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 def test_a_build_s_secret_copy_wakes_only_its_machineosconfig() -> None:
@@ -58,3 +69,13 @@ def test_a_build_s_secret_copy_wakes_only_its_machineosconfig() -> None:
 def test_an_admin_s_secret_wakes_every_machineosconfig() -> None:
     # Any MOSC may name it (push, pull), or it is the global pull secret.
     assert _woken_by(_secret("push", {}, {})) == ["mosc-a", "mosc-b", "mosc-c"]
+
+
+def test_a_machineosbuild_wakes_the_machineosconfig_its_spec_names() -> None:
+    mosb = _mosb({"machineOSConfig": {"name": "mosc-b"}}, {MACHINE_OS_CONFIG_LABEL: "mosc-c"})
+    assert _woken_by(mosb, handlers.on_mosb, type="MODIFIED") == ["mosc-b"]
+
+
+def test_a_machineosbuild_without_that_field_wakes_the_one_its_label_names() -> None:
+    mosb = _mosb({}, {MACHINE_OS_CONFIG_LABEL: "mosc-c"})
+    assert _woken_by(mosb, handlers.on_mosb, type="MODIFIED") == ["mosc-c"]
