@@ -229,10 +229,19 @@ class Writer(Kube):
             _ignore(404, exc)
 
     def patch_annotations(
-        self, plural: str, name: str, changes: Mapping[str, str | None]
+        self,
+        plural: str,
+        name: str,
+        changes: Mapping[str, str | None],
+        resource_version: str | None = None,
     ) -> str | None:
-        """Merge-patch annotations; returns the new resourceVersion (None if it is gone)."""
-        body = {"metadata": {"annotations": dict(changes)}}
+        """Merge-patch annotations; with a resourceVersion the write is conditional (409
+        if the object changed since it was observed). Returns the new resourceVersion
+        (None if it is gone)."""
+        meta: dict[str, Any] = {"annotations": dict(changes)}
+        if resource_version:
+            meta["resourceVersion"] = resource_version
+        body = {"metadata": meta}
         try:
             return _version(
                 self.custom.patch_cluster_custom_object(

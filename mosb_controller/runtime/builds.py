@@ -273,16 +273,23 @@ class BuildLoop:
         return later
 
     async def _write_records(self, obs: Observed, plan: Plan) -> None:
-        """Status and annotations of the MOSBs, the MOSC, and the pool's condition."""
+        """Annotations and status of the MOSBs, the MOSC, and the pool's condition."""
         w, mosc, report = self.writer, obs.mosc.name, self._report
         versions = {name: m.resource_version for name, m in obs.mosbs.items()}
+        # The per-architecture record before the status that sums it up: whoever reads a
+        # MOSB that says Succeeded (a person, the plugin, a crash's next pass) finds each
+        # architecture's result already there. The other way round, a read between the
+        # two writes (or a kill) saw Succeeded beside architectures still Pending. Both
+        # writes are conditional on the version the plan was made from, as the status was.
+        for name, changes in plan.mosb_annotations.items():
+            new = await report(
+                w.patch_annotations, MACHINE_OS_BUILDS, name, changes, versions.get(name) or None
+            )
+            self._wrote(MACHINE_OS_BUILDS, name, versions, new)
         for name, status in plan.mosb_status.items():
             new = await report(
                 w.patch_status, MACHINE_OS_BUILDS, name, status.to_k8s(), versions[name] or None
             )
-            self._wrote(MACHINE_OS_BUILDS, name, versions, new)
-        for name, changes in plan.mosb_annotations.items():
-            new = await report(w.patch_annotations, MACHINE_OS_BUILDS, name, changes)
             self._wrote(MACHINE_OS_BUILDS, name, versions, new)
         if plan.mosc_annotations:
             await report(w.patch_annotations, MACHINE_OS_CONFIGS, mosc, plan.mosc_annotations)
